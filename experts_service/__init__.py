@@ -1,0 +1,122 @@
+"""experts-service: the decision-consultation expert pool (决策咨询论证专家库)."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask, g, request
+
+from experts_service.config import build_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    instance_path = os.environ.get("EXPERTS_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.update(build_config(app.instance_path, config))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_cli(app)
+    register_request_hooks(app)
+    register_template_helpers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from experts_service.extensions import api, csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    api.init_app(app)
+    # Import every model so metadata is complete for create_all and autogenerate.
+    import experts_service.models  # noqa: F401
+
+    from experts_service.accounts.auth import configure_login
+
+    configure_login(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _configure_sqlite(app)
+
+
+def _configure_sqlite(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from experts_service.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from experts_service.accounts.views import blueprint as accounts_views
+    from experts_service.admin.views import blueprint as admin_views
+    from experts_service.experts.api import blueprint as experts_api
+    from experts_service.experts.views import blueprint as experts_views
+    from experts_service.extensions import api, csrf
+    from experts_service.main_views import blueprint as main_views
+    from experts_service.reference.api import blueprints as reference_api
+    from experts_service.reference.views import blueprint as reference_views
+    from experts_service.accounts.api import blueprint as accounts_api
+
+    for blueprint in (main_views, accounts_views, experts_views, reference_views, admin_views):
+        app.register_blueprint(blueprint)
+    for blueprint in (accounts_api, experts_api, *reference_api):
+        # API CSRF is enforced in accounts.auth for cookie sessions only;
+        # bearer-token clients carry no ambient credentials.
+        csrf.exempt(blueprint)
+        api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
+
+
+def register_errors(app: Flask) -> None:
+    from experts_service.core.errors import register_errors as register
+
+    register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from experts_service.cli import register_commands
+
+    register_commands(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    logging.getLogger("experts_service").setLevel(logging.INFO)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from experts_service.core.templating import install
+
+    install(app)

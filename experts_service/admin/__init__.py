@@ -1,0 +1,1 @@
+"""Administration: users, the policy, the audit log."""

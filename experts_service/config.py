@@ -1,0 +1,123 @@
+"""Settings from the environment. Fails fast on values it cannot use."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a boolean, got {raw!r}")
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgresql:// URLs (libpq style)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _development_secrets(instance_path: Path) -> dict[str, str]:
+    """Keys for a development instance, created once and kept under instance/.
+
+    Production must pass keys in the environment; see build_config.
+    """
+    path = instance_path / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "PII_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "PII_HASH_KEY": secrets.token_urlsafe(48),
+    }
+    instance_path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle)
+    return values
+
+
+def build_config(instance_path: str, overrides: dict | None = None) -> dict:
+    instance = Path(instance_path)
+    env_name = os.environ.get("EXPERTS_ENV", "development")
+    if env_name not in {"development", "production", "testing"}:
+        raise ConfigError(f"EXPERTS_ENV must be development, production or testing, got {env_name!r}")
+    production = env_name == "production"
+
+    keys = {name: os.environ.get(name) for name in ("SECRET_KEY", "PII_ENCRYPTION_KEYS", "PII_HASH_KEY")}
+    overrides = dict(overrides or {})
+    for name in list(keys):
+        if name in overrides:
+            keys[name] = overrides[name]
+    if not all(keys.values()):
+        if production:
+            missing = [name for name, value in keys.items() if not value]
+            raise ConfigError(f"production needs {', '.join(missing)} in the environment")
+        generated = _development_secrets(instance)
+        keys = {name: value or generated[name] for name, value in keys.items()}
+    for key in keys["PII_ENCRYPTION_KEYS"].split(","):
+        try:
+            Fernet(key.strip())
+        except ValueError as exc:
+            raise ConfigError("PII_ENCRYPTION_KEYS must be comma-separated Fernet keys") from exc
+
+    default_db = f"sqlite:///{instance / 'experts.sqlite3'}"
+    config = {
+        "EXPERTS_ENV": env_name,
+        **keys,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(os.environ.get("DATABASE_URL") or default_db),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        "PERMANENT_SESSION_LIFETIME": _int("SESSION_MINUTES", 120, 5) * 60,
+        "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, 1024),
+        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5, 1),
+        "LOGIN_LOCKOUT_MINUTES": _int("LOGIN_LOCKOUT_MINUTES", 15, 1),
+        "API_TOKEN_HOURS": _int("API_TOKEN_HOURS", 8, 1),
+        "PASSWORD_MIN_LENGTH": _int("PASSWORD_MIN_LENGTH", 10, 8),
+        # argon2 cost; tests lower it so hundreds of logins stay fast.
+        "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 3, 1),
+        "ARGON2_MEMORY_COST": _int("ARGON2_MEMORY_COST", 65536, 8),
+        "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Asia/Shanghai"),
+        "API_TITLE": "experts-service",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+    config.update(overrides)
+    return config

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces: base model, audit log, errors, auth, PII crypto."""

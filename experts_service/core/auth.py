@@ -1,0 +1,135 @@
+"""Roles, the permission table and the one mechanism that checks them.
+
+A permission maps each role to a scope: ALL (any record) or OWN (records of
+the user's own department subtree, or the expert's own record). Operations
+call `authorize(actor, permission, obj)`; views and API endpoints declare
+`@requires(permission)` for the route-level gate; list queries narrow with
+`own_organisation_ids`. Nothing else decides who may do what.
+"""
+from __future__ import annotations
+
+import enum
+from functools import wraps
+from typing import Callable
+
+from flask import request
+from flask_login import current_user
+
+from experts_service.core.errors import Forbidden, NotAuthenticated
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    TALENT_OFFICE = "talent_office"
+    DEPARTMENT = "department"
+    EXPERT = "expert"
+    AUDITOR = "auditor"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.ADMIN: "系统管理员",
+    Role.TALENT_OFFICE: "人才工作部门",
+    Role.DEPARTMENT: "决策承办部门",
+    Role.EXPERT: "专家",
+    Role.AUDITOR: "监督审计",
+}
+
+
+class Scope(enum.Enum):
+    ALL = "all"
+    OWN = "own"
+
+
+ALL, OWN = Scope.ALL, Scope.OWN
+EVERY_ROLE = {role: ALL for role in Role}
+
+PERMISSIONS: dict[str, dict[Role, Scope]] = {
+    # Expert pool. Departments do not browse the pool: the talent office
+    # recommends, which keeps the choice of experts independent.
+    "expert.list": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "expert.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.EXPERT: OWN},
+    "expert.create": {Role.TALENT_OFFICE: ALL},
+    "expert.update": {Role.TALENT_OFFICE: ALL, Role.EXPERT: OWN},
+    "expert.reveal_pii": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.EXPERT: OWN},
+    # Reference data
+    "organisation.list": EVERY_ROLE,
+    "organisation.read": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.DEPARTMENT: OWN},
+    "organisation.create": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL},
+    "organisation.update": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL, Role.DEPARTMENT: OWN},
+    "domain.list": EVERY_ROLE,
+    "domain.manage": {Role.ADMIN: ALL},
+    "tier.list": EVERY_ROLE,
+    "tier.manage": {Role.ADMIN: ALL},
+    # Administration and oversight
+    "policy.read": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "policy.update": {Role.ADMIN: ALL},
+    "audit.read": {Role.ADMIN: ALL, Role.AUDITOR: ALL},
+    "user.manage": {Role.ADMIN: ALL},
+}
+
+
+def scope_for(actor, permission: str) -> Scope | None:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return None
+    return PERMISSIONS[permission].get(actor.role)
+
+
+def owns(actor, obj) -> bool:
+    """Whether `obj` falls in the actor's own scope.
+
+    Records say who owns them through `owner_organisation_id` (department
+    scope, checked against the whole organisation subtree) or
+    `owner_expert_id` (expert scope).
+    """
+    from experts_service.core.auth_scope import organisation_subtree_ids
+
+    if actor.role is Role.DEPARTMENT:
+        owner = getattr(obj, "owner_organisation_id", None)
+        return owner is not None and owner in organisation_subtree_ids(actor.organisation_id)
+    if actor.role is Role.EXPERT:
+        owner = getattr(obj, "owner_expert_id", None)
+        return owner is not None and owner == actor.expert_id
+    return False
+
+
+def can(actor, permission: str, obj=None) -> bool:
+    scope = scope_for(actor, permission)
+    if scope is None:
+        return False
+    if scope is ALL:
+        return True
+    # OWN without an object means "may use this for own records".
+    return obj is None or owns(actor, obj)
+
+
+def authorize(actor, permission: str, obj=None) -> None:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise NotAuthenticated()
+    if not can(actor, permission, obj):
+        raise Forbidden()
+
+
+def requires(permission: str) -> Callable:
+    """Route-level gate; object-level checks happen in the operation."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                if request.path.startswith("/api/"):
+                    raise NotAuthenticated()
+                from experts_service.extensions import login_manager
+
+                return login_manager.unauthorized()
+            if scope_for(current_user, permission) is None:
+                raise Forbidden()
+            return view(*args, **kwargs)
+
+        wrapped.required_permission = permission
+        return wrapped
+
+    return decorator

@@ -1,0 +1,23 @@
+"""The service's notion of "now" and "today" (Asia/Shanghai calendar day)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+
+from experts_service.core.db import utcnow
+
+
+def display_zone() -> ZoneInfo:
+    name = current_app.config["DISPLAY_TIMEZONE"] if has_app_context() else "Asia/Shanghai"
+    return ZoneInfo(name)
+
+
+def now() -> datetime:
+    return utcnow()
+
+
+def today() -> date:
+    """The calendar day in the display zone: rules speak of local days."""
+    return now().astimezone(display_zone()).date()

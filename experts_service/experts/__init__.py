@@ -1,0 +1,1 @@
+"""The expert record: profile, identity (encrypted), domains, tier, status."""

@@ -1,0 +1,11 @@
+"""Imports every model module, so the metadata is complete wherever it is used."""
+from experts_service.accounts.models import ApiToken, User  # noqa: F401
+from experts_service.core.audit import AuditEntry  # noqa: F401
+from experts_service.experts.models import (  # noqa: F401
+    Appointment,
+    ConflictDeclaration,
+    Expert,
+    UnavailablePeriod,
+)
+from experts_service.policy import PolicyVersion  # noqa: F401
+from experts_service.reference.models import Domain, Organisation, OrganisationAlias, Tier  # noqa: F401

@@ -1,0 +1,1 @@
+"""Reference data: organisations (with tree and aliases), domains, tiers."""
