@@ -5,7 +5,7 @@ import logging
 import os
 from pathlib import Path
 
-from flask import Flask, g, request
+from flask import Flask, request
 
 from experts_service.config import build_config
 
@@ -32,13 +32,13 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from experts_service.extensions import api, csrf, db, login_manager, migrate
+    from experts_service.extensions import JsonErrorApi, csrf, db, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
-    api.init_app(app)
+    app.extensions["smorest_api"] = JsonErrorApi(app)
     # Import every model so metadata is complete for create_all and autogenerate.
     import experts_service.models  # noqa: F401
 
@@ -71,7 +71,7 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.admin.views import blueprint as admin_views
     from experts_service.experts.api import blueprint as experts_api
     from experts_service.experts.views import blueprint as experts_views
-    from experts_service.extensions import api, csrf
+    from experts_service.extensions import csrf
     from experts_service.main_views import blueprint as main_views
     from experts_service.reference.api import blueprints as reference_api
     from experts_service.reference.views import blueprint as reference_views
@@ -79,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (main_views, accounts_views, experts_views, reference_views, admin_views):
         app.register_blueprint(blueprint)
+    api = app.extensions["smorest_api"]
     for blueprint in (accounts_api, experts_api, *reference_api):
         # API CSRF is enforced in accounts.auth for cookie sessions only;
         # bearer-token clients carry no ambient credentials.

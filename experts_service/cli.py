@@ -7,7 +7,7 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from experts_service.core.auth import Role
 from experts_service.core.errors import ServiceError
@@ -43,6 +43,7 @@ def upgrade_and_seed() -> dict:
 
 
 @click.command("init")
+@with_appcontext
 @click.option("--admin-username", default="admin", show_default=True)
 @click.option("--admin-password", envvar="EXPERTS_ADMIN_PASSWORD", help="默认随机生成并打印")
 def init_command(admin_username: str, admin_password: str | None) -> None:
@@ -72,6 +73,7 @@ def _generated_password() -> str:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--experts", "expert_count", default=320, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--seed", default=20261123, show_default=True, type=int)
 def demo_command(expert_count: int, seed: int) -> None:

@@ -1,4 +1,8 @@
-"""Flask extension instances, bound to the app in create_app."""
+"""Flask extension instances, bound to the app in create_app.
+
+The flask-smorest Api is made per app (see create_app): it keeps the app
+and its OpenAPI spec on itself, so one shared instance would mix apps.
+"""
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -26,4 +30,3 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
-api = JsonErrorApi()

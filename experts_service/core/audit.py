@@ -143,11 +143,16 @@ class VerifyResult:
         return self.broken_seq is None
 
 
-def verify(entries: Iterable[AuditEntry] | None = None) -> VerifyResult:
-    if entries is None:
-        entries = db.session.execute(
-            sa.select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)
-        ).scalars()
+def verify() -> VerifyResult:
+    """Walk the whole chain in order, streaming (the log grows without bound)."""
+    result = db.session.execute(sa.select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000))
+    try:
+        return verify_entries(result.scalars())
+    finally:
+        result.close()
+
+
+def verify_entries(entries: Iterable[AuditEntry]) -> VerifyResult:
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
