@@ -90,7 +90,7 @@ def demo_command(expert_count: int, seed: int) -> None:
     click.echo("")
     click.echo("演示账户（所有账户密码相同）：")
     for role_label, username in demo_logins():
-        click.echo(f"  {role_label:<10} {username}")
+        click.echo(f"  {username:<12} {role_label}")
     click.echo(f"  密码：{DEMO_PASSWORD}")
 
 

@@ -17,6 +17,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from experts_service import create_app
@@ -113,9 +114,22 @@ def database_url(template_database, tmp_path):
     return f"sqlite:///{target}"
 
 
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context, `g` and session, as in production.
+
+    Without this, requests would reuse the test's open app context and share
+    `g` (cached policy, CSRF token) across requests.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url):
     app = create_app(base_config(database_url))
+    app.test_client_class = FreshContextClient
     if POSTGRES_URL:
         _empty_postgres(app)
         seed(app)

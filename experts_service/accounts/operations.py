@@ -95,6 +95,8 @@ def create_user(
         errors["expert_id"] = ["专家用户须关联专家记录"]
     if role is not Role.EXPERT and expert_id is not None:
         errors["expert_id"] = ["只有专家用户关联专家记录"]
+    if not errors:
+        _check_links(role, organisation_id, expert_id, errors)
     if errors:
         raise ValidationFailed(fields=errors)
     if db.session.execute(sa.select(User.id).where(User.username == username)).first():
@@ -112,6 +114,20 @@ def create_user(
     audit.record(actor, "user.create", "user", user.id, username=username, role=role.value,
                  organisation_id=organisation_id, expert_id=expert_id)
     return user
+
+
+def _check_links(role: Role, organisation_id, expert_id, errors: dict[str, list[str]]) -> None:
+    from experts_service.experts.models import Expert
+    from experts_service.reference.models import Organisation
+
+    if role is Role.DEPARTMENT:
+        if not isinstance(organisation_id, int) or db.session.get(Organisation, organisation_id) is None:
+            errors["organisation_id"] = ["单位不存在"]
+    if role is Role.EXPERT:
+        if not isinstance(expert_id, int) or db.session.get(Expert, expert_id) is None:
+            errors["expert_id"] = ["专家记录不存在"]
+        elif db.session.execute(sa.select(User.id).where(User.expert_id == expert_id)).first():
+            errors["expert_id"] = ["该专家已有登录账户"]
 
 
 def get_user(user_id: int) -> User:

@@ -31,6 +31,15 @@ class ValidationFailed(ServiceError):
     default_message = "输入有误，请检查标出的字段"
 
 
+class NothingChanged(ValidationFailed):
+    """An update whose values equal what is stored; pages say so, the API answers 422."""
+
+    default_message = "没有任何改动"
+
+    def __init__(self, message: str | None = None, fields: dict | None = None):
+        super().__init__(message, fields or {"_schema": [self.default_message]})
+
+
 class NotAuthenticated(ServiceError):
     status = 401
     code = "unauthenticated"
@@ -126,4 +135,7 @@ def register_errors(app: Flask) -> None:
     def handle_unexpected(error: Exception):
         # Log the type and where, never the request body (it may hold personal data).
         log.exception("unhandled error on %s %s", request.method, request.path)
+        from experts_service.extensions import db
+
+        db.session.rollback()  # the error page itself reads the database (navigation)
         return _render(500, *_HTTP_CODES[500])

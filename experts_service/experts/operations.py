@@ -13,7 +13,7 @@ from experts_service.core import audit
 from experts_service.core.auth import Role, authorize, can
 from experts_service.core.clock import today
 from experts_service.core.crypto import decrypt_pii, encrypt_pii, keyed_hash
-from experts_service.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from experts_service.core.errors import Conflict, Forbidden, NothingChanged, NotFound, ValidationFailed
 from experts_service.core.paging import Page
 from experts_service.core.idcard import mask_id_number, mask_mobile, parse_id_number
 from experts_service.experts.models import (
@@ -196,9 +196,32 @@ def _add_years(start: date, years: int) -> date:
         return start.replace(year=start.year + years, day=28)
 
 
+def _current_values(expert: Expert) -> dict[str, Any]:
+    """The record in the shape of the input schema, to tell real changes apart."""
+    return {
+        "name": expert.name, "employer_id": expert.employer_id, "position": expert.position,
+        "title_level": expert.title_level.value, "title_name": expert.title_name,
+        "years_in_field": expert.years_in_field, "political_affiliation": expert.political_affiliation.value,
+        "is_npc_deputy": expert.is_npc_deputy, "is_cppcc_member": expert.is_cppcc_member,
+        "is_academician": expert.is_academician, "primary_domain_id": expert.primary_domain_id,
+        "secondary_domain_ids": [d.id for d in expert.secondary_domains], "keywords": list(expert.keywords),
+        "bio": expert.bio, "achievements": list(expert.achievements), "tier_id": expert.tier_id,
+    }
+
+
+def _same(old: Any, new: Any) -> bool:
+    # A blank optional text field and a missing one are the same thing.
+    return (old or None) == (new or None) if isinstance(new, str) or new is None else old == new
+
+
 def update_expert(actor, expert: Expert, data: dict[str, Any]) -> Expert:
+    """Apply the fields that really change; raises NothingChanged when none do."""
     authorize(actor, "expert.update", expert)
-    changes = {key: value for key, value in data.items() if key != "version"}
+    current = _current_values(expert)
+    changes = {
+        key: value for key, value in data.items()
+        if key != "version" and (key not in current or not _same(current[key], value))
+    }
     if actor.role is Role.EXPERT:
         refused = sorted(set(changes) - EXPERT_SELF_EDITABLE)
         if refused:
@@ -209,7 +232,7 @@ def update_expert(actor, expert: Expert, data: dict[str, Any]) -> Expert:
     if "version" in data and data["version"] != expert.version_id:
         raise Conflict("该记录已被他人修改，请刷新后重试", fields={"version": ["版本已过期"]})
     if not changes:
-        raise ValidationFailed("没有任何改动", fields={"_schema": ["没有任何改动"]})
+        raise NothingChanged()
     errors: dict[str, list[str]] = {}
     resolved = _resolve_references(changes, errors)
     if "secondary_domains" in resolved:

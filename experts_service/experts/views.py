@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from experts_service.core.auth import Role, can, requires
-from experts_service.core.errors import ServiceError, ValidationFailed
+from experts_service.core.errors import NothingChanged, ServiceError, ValidationFailed
 from experts_service.core.forms import CsrfOnlyForm, load_or_errors, optional_int, split_lines, split_list
 from experts_service.core.transaction import commit
 from experts_service.experts import operations
@@ -108,6 +108,9 @@ def _form_to_payload(form: dict, editable: set[str] | None) -> tuple[dict, dict]
             payload["employer_id"] = employer.id
     if form.get("version"):
         payload["version"] = optional_int(form.get("version"))
+    for key in ("title_level", "political_affiliation"):
+        if payload[key] == "":
+            del payload[key]  # an unselected <select>: "required", not "not one of"
     if editable is not None:
         payload = {key: value for key, value in payload.items() if key in editable or key == "version"}
     # An untouched ID number field on edit means "keep it".
@@ -190,31 +193,14 @@ def edit(expert_id: int):
     errors = {**schema_errors, **errors}
     if errors:
         return _render_form(expert, _values_from_form(), errors, 422)
-    data = _only_changes(expert, data)
-    if set(data) <= {"version"}:
-        flash("没有任何改动", "info")
-        return redirect(url_for("experts.detail", expert_id=expert.id))
     try:
         operations.update_expert(current_user, expert, data)
         commit()
+    except NothingChanged:
+        flash("没有任何改动", "info")
+        return redirect(url_for("experts.detail", expert_id=expert.id))
     except ServiceError as error:
         return _render_form(expert, _values_from_form(), {"_schema": [error.message], **error.fields}, error.status)
     flash("已保存", "success")
     return redirect(url_for("experts.detail", expert_id=expert.id))
 
-
-def _only_changes(expert, data: dict) -> dict:
-    """Drop fields the form re-sent unchanged, so the audit entry lists real changes."""
-    current = {
-        "name": expert.name, "employer_id": expert.employer_id, "position": expert.position or "",
-        "title_level": expert.title_level.value, "title_name": expert.title_name or "",
-        "years_in_field": expert.years_in_field, "political_affiliation": expert.political_affiliation.value,
-        "is_npc_deputy": expert.is_npc_deputy, "is_cppcc_member": expert.is_cppcc_member,
-        "is_academician": expert.is_academician, "primary_domain_id": expert.primary_domain_id,
-        "secondary_domain_ids": [d.id for d in expert.secondary_domains], "keywords": list(expert.keywords),
-        "bio": expert.bio, "achievements": list(expert.achievements), "tier_id": expert.tier_id,
-    }
-    changed = {key: value for key, value in data.items() if key not in current or current[key] != value}
-    if "version" in data:
-        changed["version"] = data["version"]
-    return changed

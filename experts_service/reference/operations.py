@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from experts_service.core import audit
 from experts_service.core.auth import Role, authorize
 from experts_service.core.auth_scope import organisation_subtree_ids
-from experts_service.core.errors import Forbidden, NotFound, ValidationFailed
+from experts_service.core.errors import Forbidden, NothingChanged, NotFound, ValidationFailed
 from experts_service.core.paging import Page
 from experts_service.extensions import db
 from experts_service.reference.models import Domain, Organisation, OrganisationAlias, OrganisationType, Tier, normalise_org_name
@@ -116,8 +116,15 @@ def update_organisation(actor, organisation: Organisation, data: dict[str, Any])
         refused = sorted(set(data) - ORGANISATION_SELF_EDITABLE)
         if refused:
             raise Forbidden("部门用户只能修改本单位的联系信息", fields={key: ["无权修改"] for key in refused})
+    current = {
+        "name": organisation.name, "type": organisation.type.value, "system": organisation.system,
+        "parent_id": organisation.parent_id, "aliases": [a.alias for a in organisation.aliases],
+        "contact_name": organisation.contact_name, "contact_phone": organisation.contact_phone,
+        "address": organisation.address,
+    }
+    data = {key: value for key, value in data.items() if (current[key] or None) != (value or None)}
     if not data:
-        raise ValidationFailed("没有任何改动", fields={"_schema": ["没有任何改动"]})
+        raise NothingChanged()
     errors: dict[str, list[str]] = {}
     type_ = OrganisationType(data["type"]) if "type" in data else organisation.type
     system = data["system"] if "system" in data else organisation.system

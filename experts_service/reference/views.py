@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from experts_service.core.auth import Role, can, requires
-from experts_service.core.errors import ServiceError
+from experts_service.core.errors import NothingChanged, ServiceError
 from experts_service.core.forms import CsrfOnlyForm, load_or_errors, optional_int, split_lines
 from experts_service.core.transaction import commit
 from experts_service.reference import operations
@@ -113,6 +113,9 @@ def edit_organisation(organisation_id: int):
     try:
         operations.update_organisation(current_user, org, data)
         commit()
+    except NothingChanged:
+        flash("没有任何改动", "info")
+        return redirect(url_for("reference.organisation", organisation_id=org.id))
     except ServiceError as error:
         return _render_org_form(org, request.form.to_dict(), {"_schema": [error.message], **error.fields}, error.status)
     flash("已保存", "success")
