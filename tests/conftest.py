@@ -73,19 +73,34 @@ def instance_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def template_database(instance_dir, tmp_path_factory):
+def session_postgres_url():
+    """A database of this test session's own on the TEST_DATABASE_URL server.
+
+    Parallel runs (two developers, CI and a developer) never share tables.
+    """
+    if not POSTGRES_URL:
+        yield None
+        return
+    name = f"{POSTGRES_URL.rsplit('/', 1)[1]}_run_{os.getpid()}"
+    server = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    with server.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_database(instance_dir, tmp_path_factory, session_postgres_url):
     """SQLite: a migrated, seeded file to copy. PostgreSQL: the migrated URL."""
-    if POSTGRES_URL:
-        app = create_app(base_config(POSTGRES_URL))
-        with app.app_context():
-            # Start from nothing: an earlier run may have left another schema.
-            db.session.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            db.session.commit()
-            db.engine.dispose()
+    if session_postgres_url:
+        app = create_app(base_config(session_postgres_url))
         migrate_to_head(app)
         with app.app_context():
             db.engine.dispose()
-        return POSTGRES_URL
+        return session_postgres_url
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
     app = create_app(base_config(f"sqlite:///{path}"))
     migrate_to_head(app)
@@ -108,7 +123,7 @@ def _empty_postgres(app) -> None:
 @pytest.fixture
 def database_url(template_database, tmp_path):
     if POSTGRES_URL:
-        return POSTGRES_URL
+        return template_database
     target = tmp_path / "test.sqlite3"
     shutil.copyfile(template_database, target)
     return f"sqlite:///{target}"
