@@ -21,15 +21,19 @@ def _clean(name: str) -> str:
 
 
 def _readings(name: str) -> list[list[str]]:
+    """Readings per character: every reading of the surname, the usual one elsewhere.
+
+    Given names are read as pypinyin reads them in context; offering every
+    rare reading there (立 as "wei") would make initials match the wrong people.
+    """
     name = _clean(name)
     syllables = pinyin(name, style=Style.NORMAL, heteronym=True, errors=lambda chars: [c.lower() for c in chars])
     # pypinyin lists the most common reading first; keep that order.
     readings = [list(dict.fromkeys(o.lower() for o in options if o)) or [""] for options in syllables]
     surname = SURNAME_READINGS.get(name[:1])
-    if surname and readings:
-        # The surname reading first, so it survives the MAX_READINGS cap.
+    if readings and surname:
         readings[0] = [surname, *[r for r in readings[0] if r != surname]]
-    return readings
+    return [readings[0], *[options[:1] for options in readings[1:]]] if readings else readings
 
 
 def name_search_key(name: str) -> str:

@@ -297,7 +297,9 @@ def list_experts(actor, filters: ExpertFilters) -> Page:
         query = query.where(
             sa.or_(
                 Expert.name.like(f"%{needle}%", escape="\\"),
-                Expert.name_search_key.like(f"%{lowered}%", escape="\\"),
+                # Pinyin and initials match from the start of any reading:
+                # "zw" finds 张伟 (zw) but not 许志伟 (xzw).
+                (sa.literal(" ") + Expert.name_search_key).like(f"% {lowered}%", escape="\\"),
             )
         )
     if filters.domain_id:
