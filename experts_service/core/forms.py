@@ -37,3 +37,15 @@ def load_or_errors(schema: ma.Schema, data: dict) -> tuple[dict | None, dict]:
         return schema.load(data), {}
     except ma.ValidationError as error:
         return None, error.normalized_messages()
+
+
+def query_or_defaults(schema: ma.Schema) -> tuple[dict, dict]:
+    """Load list filters from the URL; bad values fall back to the defaults.
+
+    A hand-edited URL should show the whole list with a warning, not an error page.
+    """
+    from flask import request
+
+    raw = {key: value for key, value in request.args.items() if value != ""}
+    query, errors = load_or_errors(schema, raw)
+    return (schema.load({}), errors) if errors else (query, {})

@@ -6,7 +6,14 @@ from flask_login import current_user
 
 from experts_service.core.auth import Role, can, requires
 from experts_service.core.errors import NothingChanged, ServiceError, ValidationFailed
-from experts_service.core.forms import CsrfOnlyForm, load_or_errors, optional_int, split_lines, split_list
+from experts_service.core.forms import (
+    CsrfOnlyForm,
+    load_or_errors,
+    optional_int,
+    query_or_defaults,
+    split_lines,
+    split_list,
+)
 from experts_service.core.transaction import commit
 from experts_service.experts import operations
 from experts_service.experts.models import AchievementKind, ExpertStatus, PoliticalAffiliation, TitleLevel
@@ -33,12 +40,9 @@ def _choices() -> dict:
 @blueprint.get("")
 @requires("expert.list")
 def index():
-    raw = {key: value for key, value in request.args.items() if value != ""}
-    query, errors = load_or_errors(ExpertListQuerySchema(), raw)
+    query, errors = query_or_defaults(ExpertListQuerySchema())
     if errors:
-        # Bad filter values from a hand-edited URL: show the message, list unfiltered.
         flash("筛选条件无效，已显示全部专家：" + "；".join(f"{k} {v[0]}" for k, v in errors.items()), "warning")
-        query = ExpertListQuerySchema().load({})
     page = operations.list_experts(current_user, operations.ExpertFilters(**query))
     return render_template("experts/list.html", page=page, query=query, **_choices())
 

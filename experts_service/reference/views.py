@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from experts_service.core.auth import Role, can, requires
 from experts_service.core.errors import NothingChanged, ServiceError
-from experts_service.core.forms import CsrfOnlyForm, load_or_errors, optional_int, split_lines
+from experts_service.core.forms import CsrfOnlyForm, load_or_errors, optional_int, query_or_defaults, split_lines
 from experts_service.core.transaction import commit
 from experts_service.reference import operations
 from experts_service.reference.models import OrganisationType
@@ -22,11 +22,9 @@ blueprint = Blueprint("reference", __name__)
 @blueprint.get("/organisations")
 @requires("organisation.create")
 def organisations():
-    raw = {key: value for key, value in request.args.items() if value != ""}
-    query, errors = load_or_errors(OrganisationListQuerySchema(), raw)
+    query, errors = query_or_defaults(OrganisationListQuerySchema())
     if errors:
         flash("筛选条件无效，已显示全部单位", "warning")
-        query = OrganisationListQuerySchema().load({})
     page = operations.list_organisations(current_user, q=query.get("q"), type_=query.get("type"),
                                          page=query["page"], per_page=query["per_page"])
     return render_template("reference/organisations.html", page=page, query=query, types=list(OrganisationType))
