@@ -115,3 +115,37 @@ def test_security_headers(client):
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_change_own_password(client, factory):
+    user = factory.user("auditor")
+    login(client, user.username)
+    token = csrf_token_from(client.get("/account/password").get_data(as_text=True))
+    bad = client.post("/account/password", data={"csrf_token": token, "current_password": "Wrong-pass-2026",
+                                                  "new_password": "short", "confirmation": "other"})
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True)
+    assert "当前密码不正确" in text and "两次输入的新密码不一致" in text
+    new_password = "New-pass-2026-x"
+    ok = client.post("/account/password", data={"csrf_token": token, "current_password": TEST_PASSWORD,
+                                                 "new_password": new_password, "confirmation": new_password})
+    assert ok.status_code == 302
+    assert client.get("/admin/audit").status_code == 200  # this session continues
+    other_device = client.application.test_client()
+    assert login(other_device, user.username, TEST_PASSWORD).status_code == 401
+    assert login(other_device, user.username, new_password).status_code == 302
+    actions = db.session.execute(sa.select(AuditEntry.action).where(AuditEntry.object_id == str(user.id))).scalars().all()
+    assert "user.password_changed" in actions
+
+
+def test_password_change_ends_other_sessions(app, factory):
+    user = factory.user("auditor")
+    first, second = app.test_client(), app.test_client()
+    login(first, user.username)
+    login(second, user.username)
+    token = csrf_token_from(first.get("/account/password").get_data(as_text=True))
+    new_password = "New-pass-2026-y"
+    first.post("/account/password", data={"csrf_token": token, "current_password": TEST_PASSWORD,
+                                          "new_password": new_password, "confirmation": new_password})
+    assert first.get("/admin/audit").status_code == 200
+    assert second.get("/admin/audit").status_code == 302

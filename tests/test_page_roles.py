@@ -28,6 +28,7 @@ GET_PAGES = {
     "/organisations/{own_org}/edit": {"admin": 200, "talent_office": 200, "department": 200},
     "/organisations/{other_org}/edit": {"admin": 200, "talent_office": 200},
     "/taxonomy": {role: 200 for role in ROLES},
+    "/account/password": {role: 200 for role in ROLES},
     "/admin/users": {"admin": 200},
     "/admin/users/new": {"admin": 200},
     "/admin/policy": {"admin": 200, "talent_office": 200, "auditor": 200},

@@ -153,6 +153,30 @@ def set_active(actor, user: User, active: bool) -> None:
     audit.record(actor, "user.activate" if active else "user.deactivate", "user", user.id, username=user.username)
 
 
+def change_password(user: User, current_password: str, new_password: str, confirmation: str) -> None:
+    """The user's own password; ends every other session and API token of the user."""
+    errors: dict[str, list[str]] = {}
+    if not verify_password(user.password_hash, current_password or ""):
+        errors["current_password"] = ["当前密码不正确"]
+    problems = password_problems(new_password or "")
+    if problems:
+        errors["new_password"] = problems
+    elif new_password == current_password:
+        errors["new_password"] = ["新密码不能与当前密码相同"]
+    if new_password != confirmation:
+        errors["confirmation"] = ["两次输入的新密码不一致"]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    user.password_hash = hash_password(new_password)
+    user.session_version += 1
+    now = utcnow()
+    for token in db.session.execute(
+        sa.select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).scalars():
+        token.revoked_at = now
+    audit.record(user, "user.password_changed", "user", user.id)
+
+
 def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 

@@ -8,6 +8,8 @@ from experts_service.accounts import operations
 from experts_service.accounts.auth import is_safe_redirect
 from experts_service.accounts.forms import LoginForm
 from experts_service.core import audit
+from experts_service.core.errors import ServiceError
+from experts_service.core.forms import CsrfOnlyForm
 from experts_service.core.transaction import commit
 
 blueprint = Blueprint("accounts", __name__)
@@ -33,6 +35,27 @@ def login():
     elif request.method == "POST":
         status = 400
     return render_template("accounts/login.html", form=form), status
+
+
+@blueprint.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    errors, status = {}, 200
+    if request.method == "POST":
+        if not CsrfOnlyForm().validate_on_submit():
+            errors, status = {"_schema": ["页面已过期，请重新提交"]}, 400
+        else:
+            try:
+                operations.change_password(current_user, request.form.get("current_password", ""),
+                                           request.form.get("new_password", ""), request.form.get("confirmation", ""))
+                commit()
+                # The session id carries the session version: sign in again under the new one.
+                login_user(current_user, fresh=True)
+                flash("密码已修改，其他设备上的登录已失效", "success")
+                return redirect(url_for("main.index"))
+            except ServiceError as error:
+                errors, status = {"_schema": [error.message], **error.fields}, error.status
+    return render_template("accounts/password.html", errors=errors, form=CsrfOnlyForm()), status
 
 
 @blueprint.post("/logout")
