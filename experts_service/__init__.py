@@ -32,13 +32,20 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from experts_service.core.routing import IdConverter
     from experts_service.extensions import JsonErrorApi, csrf, db, login_manager, migrate
+
+    # Before any route is added: ids in paths are bounded like the columns.
+    app.url_map.converters["id"] = IdConverter
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
-    app.extensions["smorest_api"] = JsonErrorApi(app)
+    api = JsonErrorApi(app)
+    api.register_converter(IdConverter, IdConverter.openapi_schema)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    app.extensions["smorest_api"] = api
     # Import every model so metadata is complete for create_all and autogenerate.
     import experts_service.models  # noqa: F401
 

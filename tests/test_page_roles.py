@@ -76,7 +76,7 @@ def _cases(table) -> list:
 @pytest.mark.parametrize("path, role, expected", _cases(GET_PAGES))
 def test_get_page(client, factory, world, path, role, expected):
     user = None if role == "anonymous" else _sign_in(client, factory, world, role)
-    url = path.format(**world, own_user=getattr(user, "id", 0))
+    url = path.format(**world, own_user=getattr(user, "id", 1))
     response = client.get(url)
     if role == "anonymous":
         assert response.status_code == 302
@@ -90,7 +90,7 @@ def test_get_page(client, factory, world, path, role, expected):
 @pytest.mark.parametrize("path, role, expected", _cases(POST_ACTIONS))
 def test_post_action(client, factory, world, path, role, expected):
     user = None if role == "anonymous" else _sign_in(client, factory, world, role)
-    url = path.format(**world, own_user=getattr(user, "id", 0))
+    url = path.format(**world, own_user=getattr(user, "id", 1))
     token = csrf_token_from(client.get("/login" if user is None else "/taxonomy").get_data(as_text=True))
     response = client.post(url, data={"csrf_token": token})
     if role == "anonymous":

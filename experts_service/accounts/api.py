@@ -5,7 +5,7 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
+from experts_service.core.routing import ApiBlueprint as Blueprint
 
 from experts_service.accounts import operations
 from experts_service.core.errors import NotAuthenticated

@@ -6,10 +6,11 @@ from urllib.parse import urljoin, urlsplit
 from flask import Flask, g, request
 from flask_login import AnonymousUserMixin
 
-from experts_service.core.errors import NotAuthenticated
+from experts_service.core.errors import NotAuthenticated, UnsupportedMediaType
 from experts_service.extensions import csrf, db, login_manager
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class Anonymous(AnonymousUserMixin):
@@ -50,6 +51,8 @@ def configure_login(app: Flask) -> None:
     def authenticate_api_request():
         if not request.path.startswith("/api/"):
             return None
+        if request.method in BODY_METHODS and request.content_length and not request.is_json:
+            raise UnsupportedMediaType()
         header = request.headers.get("Authorization", "")
         if header:
             from experts_service.accounts.operations import user_for_token

@@ -15,6 +15,7 @@ from experts_service.accounts.passwords import hash_password, needs_rehash, pass
 from experts_service.core import audit
 from experts_service.core.auth import Role, authorize
 from experts_service.core.db import utcnow
+from experts_service.core.schemas import is_valid_id
 from experts_service.core.errors import Conflict, NotFound, ValidationFailed
 from experts_service.extensions import db
 
@@ -121,10 +122,10 @@ def _check_links(role: Role, organisation_id, expert_id, errors: dict[str, list[
     from experts_service.reference.models import Organisation
 
     if role is Role.DEPARTMENT:
-        if not isinstance(organisation_id, int) or db.session.get(Organisation, organisation_id) is None:
+        if not is_valid_id(organisation_id) or db.session.get(Organisation, organisation_id) is None:
             errors["organisation_id"] = ["单位不存在"]
     if role is Role.EXPERT:
-        if not isinstance(expert_id, int) or db.session.get(Expert, expert_id) is None:
+        if not is_valid_id(expert_id) or db.session.get(Expert, expert_id) is None:
             errors["expert_id"] = ["专家记录不存在"]
         elif db.session.execute(sa.select(User.id).where(User.expert_id == expert_id)).first():
             errors["expert_id"] = ["该专家已有登录账户"]

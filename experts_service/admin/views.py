@@ -64,7 +64,7 @@ def create_user():
                            role_labels=ROLE_LABELS, form=CsrfOnlyForm()), status
 
 
-@blueprint.post("/users/<int:user_id>/<action>")
+@blueprint.post("/users/<id:user_id>/<action>")
 @requires("user.manage")
 def user_action(user_id: int, action: str):
     if not CsrfOnlyForm().validate_on_submit():

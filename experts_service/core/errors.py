@@ -52,6 +52,12 @@ class Forbidden(ServiceError):
     default_message = "无权执行此操作"
 
 
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+    default_message = "请以 JSON 格式提交（Content-Type: application/json）"
+
+
 class NotFound(ServiceError):
     status = 404
     code = "not_found"

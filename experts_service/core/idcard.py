@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_SHAPE = re.compile(r"^[1-9]\d{16}[\dX]$")
+_SHAPE = re.compile(r"^[1-9][0-9]{16}[0-9X]$")
 
 
 class InvalidIdNumber(ValueError):
@@ -27,7 +28,8 @@ def check_digit(first17: str) -> str:
 
 
 def parse_id_number(raw: str, today: date | None = None) -> IdNumberFacts:
-    value = (raw or "").strip().upper()
+    # Full-width digits typed on a Chinese keyboard are the same number.
+    value = unicodedata.normalize("NFKC", raw or "").strip().upper()
     if not _SHAPE.match(value):
         raise InvalidIdNumber("身份证号应为18位，前17位为数字，末位为数字或X")
     try:

@@ -1,5 +1,8 @@
-"""Shared marshmallow pieces: Chinese messages, paging, bounded strings."""
+"""Shared marshmallow pieces: Chinese messages, paging, bounded strings, ids."""
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -16,6 +19,33 @@ fields.Date.default_error_messages.update({"invalid": "日期格式应为 YYYY-M
 fields.Nested.default_error_messages.update({"type": "须为对象"})
 fields.Dict.default_error_messages.update({"invalid": "须为对象"})
 ma.Schema.error_messages = {"unknown": "未知字段", "type": "请求体须为 JSON 对象"}
+
+
+# Ids are PostgreSQL INTEGER columns; larger numbers can name no record.
+MAX_ID = 2**31 - 1
+# Control characters (but tab/newline/return) and lone surrogates cannot be
+# stored (PostgreSQL refuses NUL; UTF-8 cannot encode a surrogate).
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "含有无法保存的控制字符或无效字符"
+
+
+def is_valid_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def Id(strict: bool = True, **kwargs) -> fields.Integer:
+    """A record id in the column's range (strict in JSON; query strings are text)."""
+    return fields.Integer(strict=strict, validate=validate.Range(min=1, max=MAX_ID, error="编号无效"), **kwargs)
+
+
+def _has_unstorable(value: object) -> bool:
+    if isinstance(value, str):
+        return bool(_UNSTORABLE.search(value))
+    if isinstance(value, dict):
+        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable(item) for item in value)
+    return False
 
 
 def Text(max_length: int, required: bool = False, min_length: int = 0, **kwargs) -> fields.String:
@@ -37,7 +67,10 @@ class StrictSchema(ma.Schema):
 
     @ma.pre_load
     def strip_strings(self, data, **kwargs):
-        if isinstance(data, dict):
+        if isinstance(data, Mapping):  # a dict, or webargs' view of the query string
+            bad = {str(key): [UNSTORABLE_MESSAGE] for key, value in data.items() if _has_unstorable(value)}
+            if bad:
+                raise ma.ValidationError(bad)
             return {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
         return data
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
+from experts_service.core.routing import ApiBlueprint as Blueprint
 
 from experts_service.core.auth import requires
 from experts_service.core.transaction import commit
@@ -40,7 +40,7 @@ class ExpertCollection(MethodView):
         return expert
 
 
-@blueprint.route("/<int:expert_id>")
+@blueprint.route("/<id:expert_id>")
 class ExpertItem(MethodView):
     @requires("expert.read")
     @blueprint.response(200, ExpertOutSchema)
@@ -59,7 +59,7 @@ class ExpertItem(MethodView):
         return expert
 
 
-@blueprint.route("/<int:expert_id>/personal-data", methods=["POST"])
+@blueprint.route("/<id:expert_id>/personal-data", methods=["POST"])
 @requires("expert.reveal_pii")
 @blueprint.response(200, PiiOutSchema)
 def reveal_personal_data(expert_id: int):

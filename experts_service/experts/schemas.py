@@ -7,7 +7,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from experts_service.core.idcard import InvalidIdNumber, parse_id_number
-from experts_service.core.schemas import OneOf, PageMetaSchema, PageQuerySchema, StrictSchema, Text
+from experts_service.core.schemas import Id, OneOf, PageMetaSchema, PageQuerySchema, StrictSchema, Text
 from experts_service.experts.models import AchievementKind, ExpertStatus, PoliticalAffiliation, TitleLevel
 
 MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
@@ -56,7 +56,7 @@ class ExpertInputSchema(StrictSchema):
     name = fields.String(required=True, validate=validate_name)
     id_number = fields.String(required=True, validate=validate_id_number, load_only=True)
     mobile = fields.String(allow_none=True, validate=validate_mobile, load_only=True)
-    employer_id = fields.Integer(required=True, strict=True)
+    employer_id = Id(required=True)
     position = Text(100, allow_none=True)
     title_level = fields.String(required=True, validate=OneOf(t.value for t in TitleLevel))
     title_name = Text(60, allow_none=True)
@@ -65,9 +65,9 @@ class ExpertInputSchema(StrictSchema):
     is_npc_deputy = fields.Boolean(load_default=False)
     is_cppcc_member = fields.Boolean(load_default=False)
     is_academician = fields.Boolean(load_default=False)
-    primary_domain_id = fields.Integer(required=True, strict=True)
+    primary_domain_id = Id(required=True)
     secondary_domain_ids = fields.List(
-        fields.Integer(strict=True),
+        Id(),
         load_default=list,
         validate=validate.Length(max=MAX_SECONDARY_DOMAINS, error=f"次要领域最多 {MAX_SECONDARY_DOMAINS} 个"),
     )
@@ -78,9 +78,9 @@ class ExpertInputSchema(StrictSchema):
         load_default=list,
         validate=validate.Length(max=MAX_ACHIEVEMENTS, error=f"成果最多 {MAX_ACHIEVEMENTS} 项"),
     )
-    tier_id = fields.Integer(required=True, strict=True)
+    tier_id = Id(required=True)
     # Optimistic concurrency for updates: the version the client last saw.
-    version = fields.Integer(strict=True, load_only=True)
+    version = Id(load_only=True)
 
     @ma.pre_load
     def normalise(self, data, **kwargs):
@@ -151,8 +151,8 @@ SORT_CHOICES = ("name", "-name", "tier", "-tier", "years", "-years", "updated", 
 
 class ExpertListQuerySchema(PageQuerySchema):
     q = Text(40)
-    domain_id = fields.Integer()
-    tier_id = fields.Integer()
+    domain_id = Id(strict=False)
+    tier_id = Id(strict=False)
     status = fields.String(validate=OneOf(s.value for s in ExpertStatus))
     title_level = fields.String(validate=OneOf(t.value for t in TitleLevel))
     sort = fields.String(load_default="name", validate=OneOf(SORT_CHOICES))

@@ -55,7 +55,7 @@ def mine():
     return redirect(url_for("experts.detail", expert_id=current_user.expert_id))
 
 
-@blueprint.get("/<int:expert_id>")
+@blueprint.get("/<id:expert_id>")
 @requires("expert.read")
 def detail(expert_id: int):
     expert = operations.get_expert(current_user, expert_id)
@@ -64,7 +64,7 @@ def detail(expert_id: int):
                            can_reveal=operations.can_reveal(current_user, expert))
 
 
-@blueprint.post("/<int:expert_id>/reveal")
+@blueprint.post("/<id:expert_id>/reveal")
 @requires("expert.reveal_pii")
 def reveal(expert_id: int):
     form = CsrfOnlyForm()
@@ -181,7 +181,7 @@ def create():
     return redirect(url_for("experts.detail", expert_id=expert.id))
 
 
-@blueprint.route("/<int:expert_id>/edit", methods=["GET", "POST"])
+@blueprint.route("/<id:expert_id>/edit", methods=["GET", "POST"])
 @requires("expert.update")
 def edit(expert_id: int):
     expert = operations.get_expert(current_user, expert_id, "expert.update")

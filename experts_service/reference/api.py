@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
+from experts_service.core.routing import ApiBlueprint as Blueprint
 
 from experts_service.core.auth import requires
 from experts_service.core.transaction import commit
@@ -47,7 +47,7 @@ class OrganisationCollection(MethodView):
         return organisation
 
 
-@organisations.route("/<int:organisation_id>")
+@organisations.route("/<id:organisation_id>")
 class OrganisationItem(MethodView):
     @requires("organisation.read")
     @organisations.response(200, OrganisationOutSchema)

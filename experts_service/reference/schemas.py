@@ -5,7 +5,7 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from experts_service.core.schemas import OneOf, PageMetaSchema, PageQuerySchema, StrictSchema, Text
+from experts_service.core.schemas import Id, OneOf, PageMetaSchema, PageQuerySchema, StrictSchema, Text
 from experts_service.reference.models import OrganisationType
 
 PHONE_PATTERN = re.compile(r"^[0-9+\-() ]{5,40}$")
@@ -21,7 +21,7 @@ class OrganisationInputSchema(StrictSchema):
     name = Text(200, required=True)
     type = fields.String(required=True, validate=OneOf(t.value for t in OrganisationType))
     system = Text(60, allow_none=True)
-    parent_id = fields.Integer(allow_none=True, strict=True)
+    parent_id = Id(allow_none=True)
     aliases = fields.List(Text(200, required=True), load_default=list,
                           validate=validate.Length(max=MAX_ALIASES, error=f"别名最多 {MAX_ALIASES} 个"))
     contact_name = Text(60, allow_none=True)
@@ -76,7 +76,7 @@ class DomainSchema(ma.Schema):
 class DomainInputSchema(StrictSchema):
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9-]{1,20}$", error="编码为 1–20 位字母、数字或 -"))
     name = Text(40, required=True)
-    parent_id = fields.Integer(allow_none=True, strict=True)
+    parent_id = Id(allow_none=True)
 
 
 class TierSchema(ma.Schema):

@@ -38,7 +38,7 @@ def my_organisation():
     return redirect(url_for("reference.organisation", organisation_id=current_user.organisation_id))
 
 
-@blueprint.get("/organisations/<int:organisation_id>")
+@blueprint.get("/organisations/<id:organisation_id>")
 @requires("organisation.read")
 def organisation(organisation_id: int):
     org = operations.get_organisation(current_user, organisation_id)
@@ -96,7 +96,7 @@ def create_organisation():
     return redirect(url_for("reference.organisation", organisation_id=org.id))
 
 
-@blueprint.route("/organisations/<int:organisation_id>/edit", methods=["GET", "POST"])
+@blueprint.route("/organisations/<id:organisation_id>/edit", methods=["GET", "POST"])
 @requires("organisation.update")
 def edit_organisation(organisation_id: int):
     org = operations.get_organisation(current_user, organisation_id, "organisation.update")
