@@ -155,6 +155,25 @@ def app(database_url):
 
 
 @pytest.fixture
+def unguarded_audit_log(app):
+    """Drops the append-only triggers, as an intruder with DDL rights would, and puts them back.
+
+    On PostgreSQL the schema outlives the test, so later tests need the guard again.
+    """
+    from experts_service.core import audit
+
+    postgres = db.engine.dialect.name == "postgresql"
+    for statement in audit.POSTGRES_GUARD_DROP if postgres else audit.SQLITE_GUARD_DROP:
+        db.session.execute(sa.text(statement))
+    db.session.commit()
+    yield
+    db.session.rollback()
+    for statement in audit.POSTGRES_GUARD if postgres else audit.SQLITE_GUARD:
+        db.session.execute(sa.text(statement))
+    db.session.commit()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -8,15 +8,6 @@ from experts_service.core.audit import AuditEntry
 from experts_service.extensions import db
 
 
-def _disable_guard():
-    """What an intruder with DDL rights would do first."""
-    dialect = db.engine.dialect.name
-    statements = audit.POSTGRES_GUARD_DROP if dialect == "postgresql" else audit.SQLITE_GUARD_DROP
-    for statement in statements:
-        db.session.execute(sa.text(statement))
-    db.session.commit()
-
-
 def _entries(count: int) -> list[int]:
     ids = [audit.record(None, "test.event", "thing", n, note=f"第{n}条").id for n in range(count)]
     db.session.commit()
@@ -44,11 +35,10 @@ def test_database_refuses_update_and_delete(app):
     assert audit.verify().ok
 
 
-def test_verify_names_the_edited_row(app, runner):
+def test_verify_names_the_edited_row(app, runner, unguarded_audit_log):
     ids = _entries(6)
     target = db.session.get(AuditEntry, ids[3])
     target_seq = target.seq
-    _disable_guard()
     db.session.execute(
         sa.update(AuditEntry).where(AuditEntry.id == ids[3]).values(summary={"note": "改过的内容"})
     )
@@ -59,10 +49,9 @@ def test_verify_names_the_edited_row(app, runner):
     assert "内容被修改" in result.output
 
 
-def test_verify_detects_a_deleted_row(app, runner):
+def test_verify_detects_a_deleted_row(app, runner, unguarded_audit_log):
     ids = _entries(5)
     removed_seq = db.session.get(AuditEntry, ids[2]).seq
-    _disable_guard()
     db.session.execute(sa.delete(AuditEntry).where(AuditEntry.id == ids[2]))
     db.session.commit()
     result = audit.verify()
@@ -71,14 +60,13 @@ def test_verify_detects_a_deleted_row(app, runner):
     assert "序号不连续" in result.reason
 
 
-def test_verify_detects_a_rehashed_row(app):
+def test_verify_detects_a_rehashed_row(app, unguarded_audit_log):
     """Recomputing the edited row's own hash still breaks the link to the next row."""
     ids = _entries(4)
     entry = db.session.get(AuditEntry, ids[1])
     entry.summary = {"note": "伪造"}
     forged_hash = entry.compute_hash()
     db.session.expire(entry)
-    _disable_guard()
     db.session.execute(
         sa.update(AuditEntry).where(AuditEntry.id == ids[1]).values(summary={"note": "伪造"}, entry_hash=forged_hash)
     )

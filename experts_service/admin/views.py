@@ -10,9 +10,9 @@ from experts_service.accounts.models import User
 from experts_service.core import audit
 from experts_service.core.auth import ROLE_LABELS, Role, can, requires
 from experts_service.core.errors import ServiceError
-from experts_service.core.forms import CsrfOnlyForm, optional_int
+from experts_service.core.forms import CsrfOnlyForm, optional_int, query_or_defaults
 from experts_service.core.paging import Page
-from experts_service.core.schemas import DEFAULT_PAGE_SIZE, MAX_PAGE
+from experts_service.core.schemas import DEFAULT_PAGE_SIZE, PageQuerySchema, Text
 from experts_service.core.transaction import commit
 from experts_service.extensions import db
 from experts_service.policy import GROUP_LABELS, RULES, PolicyVersion, current_policy, update_policy
@@ -21,9 +21,8 @@ from experts_service.reference.models import Organisation
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return min(int(raw), MAX_PAGE) if raw.isdigit() and int(raw) > 0 else 1
+class AuditQuerySchema(PageQuerySchema):
+    action = Text(80)
 
 
 @blueprint.get("/users")
@@ -119,16 +118,18 @@ def policy():
 @blueprint.get("/audit")
 @requires("audit.read")
 def audit_log():
-    action = request.args.get("action", "").strip()[:80]
+    filters, errors = query_or_defaults(AuditQuerySchema())
+    if errors:
+        flash("筛选条件无效，已显示全部记录", "warning")
+    action, page_number, per_page = filters.get("action", ""), filters["page"], filters["per_page"]
     query = sa.select(audit.AuditEntry)
     if action:
         query = query.where(audit.AuditEntry.action.startswith(action, autoescape=True))
     total = db.session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
-    page_number = _page_number()
     entries = db.session.execute(
-        query.order_by(audit.AuditEntry.seq.desc()).limit(DEFAULT_PAGE_SIZE).offset((page_number - 1) * DEFAULT_PAGE_SIZE)
+        query.order_by(audit.AuditEntry.seq.desc()).limit(per_page).offset((page_number - 1) * per_page)
     ).scalars().all()
-    page = Page(items=list(entries), page=page_number, per_page=DEFAULT_PAGE_SIZE, total=total)
+    page = Page(items=list(entries), page=page_number, per_page=per_page, total=total)
     return render_template("admin/audit.html", page=page, action=action, verification=None, form=CsrfOnlyForm())
 
 

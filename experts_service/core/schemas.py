@@ -48,6 +48,13 @@ def _has_unstorable(value: object) -> bool:
     return False
 
 
+def _tidy(value: object) -> object:
+    """Trim, and use \\n for line breaks (browsers send textareas with \\r\\n)."""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    return value
+
+
 def Text(max_length: int, required: bool = False, min_length: int = 0, **kwargs) -> fields.String:
     """A bounded string; trimming happens in the schemas' pre_load."""
     return fields.String(
@@ -71,7 +78,7 @@ class StrictSchema(ma.Schema):
             bad = {str(key): [UNSTORABLE_MESSAGE] for key, value in data.items() if _has_unstorable(value)}
             if bad:
                 raise ma.ValidationError(bad)
-            return {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
+            return {key: _tidy(value) for key, value in data.items()}
         return data
 
 

@@ -209,9 +209,17 @@ def _current_values(expert: Expert) -> dict[str, Any]:
     }
 
 
-def _same(old: Any, new: Any) -> bool:
-    # A blank optional text field and a missing one are the same thing.
-    return (old or None) == (new or None) if isinstance(new, str) or new is None else old == new
+# Lists whose order carries no meaning (keywords and achievements keep theirs).
+_UNORDERED_FIELDS = frozenset({"secondary_domain_ids"})
+
+
+def _same(key: str, old: Any, new: Any) -> bool:
+    if key in _UNORDERED_FIELDS:
+        return set(old) == set(new)
+    if isinstance(new, str) or new is None:
+        # A blank optional text field and a missing one are the same thing.
+        return (old or None) == (new or None)
+    return old == new
 
 
 def update_expert(actor, expert: Expert, data: dict[str, Any]) -> Expert:
@@ -220,7 +228,7 @@ def update_expert(actor, expert: Expert, data: dict[str, Any]) -> Expert:
     current = _current_values(expert)
     changes = {
         key: value for key, value in data.items()
-        if key != "version" and (key not in current or not _same(current[key], value))
+        if key != "version" and (key not in current or not _same(key, current[key], value))
     }
     if actor.role is Role.EXPERT:
         refused = sorted(set(changes) - EXPERT_SELF_EDITABLE)
