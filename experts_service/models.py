@@ -1,6 +1,7 @@
 """Imports every model module, so the metadata is complete wherever it is used."""
 from experts_service.accounts.models import ApiToken, User  # noqa: F401
 from experts_service.core.audit import AuditEntry  # noqa: F401
+from experts_service.core.outbox import SearchOutbox  # noqa: F401
 from experts_service.experts.models import (  # noqa: F401
     Appointment,
     ConflictDeclaration,
