@@ -33,8 +33,18 @@ def _drift() -> list:
         return compare_metadata(context, db.metadata)
 
 
-def test_upgrade_from_empty_then_no_drift_then_downgrade(empty_database_url):
+@pytest.fixture
+def empty_app(empty_database_url):
     app = create_app(base_config(empty_database_url))
+    yield app
+    with app.app_context():
+        # Also after a failed assertion: a leaked connection would warn later.
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_upgrade_from_empty_then_no_drift_then_downgrade(empty_app):
+    app = empty_app
     runner = app.test_cli_runner()
     with app.app_context():
         assert sa.inspect(db.engine).get_table_names() == []
@@ -54,12 +64,10 @@ def test_upgrade_from_empty_then_no_drift_then_downgrade(empty_database_url):
         downgrade(revision="base")
         assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}
         upgrade()
-        db.session.remove()
-        db.engine.dispose()
 
 
-def test_flask_init_is_idempotent(empty_database_url):
-    app = create_app(base_config(empty_database_url))
+def test_flask_init_is_idempotent(empty_app):
+    app = empty_app
     runner = app.test_cli_runner()
     env = {"EXPERTS_ADMIN_PASSWORD": "Admin-pass-2026!"}
     first = runner.invoke(args=["init"], env=env)
@@ -68,6 +76,3 @@ def test_flask_init_is_idempotent(empty_database_url):
     second = runner.invoke(args=["init"], env=env)
     assert second.exit_code == 0, second.output
     assert "新增领域 0 个" in second.output and "已有管理员账户" in second.output
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
