@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/flask init
 	$(BIN)/flask demo
+	$(BIN)/flask search reindex
 	@echo ""
 	@echo "演示地址：http://127.0.0.1:5000  （Ctrl+C 停止）"
 	$(BIN)/flask run --host 127.0.0.1 --port 5000

@@ -48,6 +48,9 @@ def register_extensions(app: Flask) -> None:
     app.extensions["smorest_api"] = api
     # Import every model so metadata is complete for create_all and autogenerate.
     import experts_service.models  # noqa: F401
+    from experts_service.search_bridge import install as install_search_sync
+
+    install_search_sync()
 
     from experts_service.accounts.auth import configure_login
 

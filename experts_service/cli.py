@@ -26,6 +26,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(audit_group)
     app.cli.add_command(users_group)
+    from experts_service.search_cli import search_group
+
+    app.cli.add_command(search_group)
 
 
 def upgrade_and_seed() -> dict:

@@ -112,6 +112,9 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         # argon2 cost; tests lower it so hundreds of logins stay fast.
         "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 3, 1),
         "ARGON2_MEMORY_COST": _int("ARGON2_MEMORY_COST", 65536, 8),
+        "SEARCH_INDEX_DIR": os.environ.get("SEARCH_INDEX_DIR") or str(instance / "search"),
+        # Apply index changes right after each commit (searches also catch up first).
+        "SEARCH_SYNC_ON_COMMIT": _bool("SEARCH_SYNC_ON_COMMIT", True),
         "DISPLAY_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Asia/Shanghai"),
         "API_TITLE": "experts-service",
         "API_VERSION": "v1",

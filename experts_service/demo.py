@@ -982,11 +982,11 @@ def _expert_spec(rng: random.Random, person: _Person, employers: list[Employer],
         "keywords": keywords,
         "bio": _bio(rng, context, employers),
         "achievements": _achievements(rng, context, on),
-        "tier_id": 0,  # placeholder until tiers are assigned over the whole pool
     }
     score = TITLE_POINTS[level] + person.age / AGE_POINTS_DIVISOR + rng.random() * TIER_SCORE_NOISE
     term_start = on - timedelta(days=rng.randint(0, TERM_SPREAD_DAYS))
-    return ExpertSpec(schema.load(raw), term_start, person.featured, person.academician, employer.is_government,
+    # tier_id is assigned later, over the whole pool (see _assign_tiers).
+    return ExpertSpec(schema.load(raw, partial=("tier_id",)), term_start, person.featured, person.academician, employer.is_government,
                       score)
 
 

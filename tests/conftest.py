@@ -142,8 +142,8 @@ class FreshContextClient(FlaskClient):
 
 
 @pytest.fixture
-def app(database_url):
-    app = create_app(base_config(database_url))
+def app(database_url, tmp_path):
+    app = create_app({**base_config(database_url), "SEARCH_INDEX_DIR": str(tmp_path / "search")})
     app.test_client_class = FreshContextClient
     if POSTGRES_URL:
         _empty_postgres(app)
