@@ -1,8 +1,9 @@
 """Relevance of expert profiles to a decision item's text.
 
 Query construction: the item's text is analysed like the profiles; terms
-that occur in more than MAX_DOC_FREQ_SHARE of the profiles say little and
-cost most (Whoosh walks their whole posting list), so they are dropped;
+that occur in more than MAX_DOC_FREQ_SHARE of a large pool's profiles say
+little and cost most (Whoosh walks their whole posting list), so they are
+dropped;
 of the rest at most MAX_TERMS_PER_FIELD of the rarest are kept. The item's
 own keywords are boosted. Scores are BM25F, normalised per query so the
 best hit is 1.0 (raw BM25 grows with query length and is not comparable
@@ -21,6 +22,9 @@ from search.analysis import bigram_analyzer, word_analyzer
 from search.schema import QUERY_FIELDS, SNIPPET_FIELDS
 
 MAX_DOC_FREQ_SHARE = 0.05
+# Below this many postings a term is cheap to score, however common: small
+# pools keep every term (in 300 profiles, 城市更新 may well be in 5% of them).
+COMMON_TERM_MIN_POSTINGS = 500
 MAX_TERMS_PER_FIELD = 24
 ITEM_KEYWORD_BOOST = 2.0
 BM25_B = 0.75
@@ -58,7 +62,9 @@ def build_query(searcher, text: str, keywords=()):
         candidates = []
         for term in _terms(_FIELD_ANALYZERS[field_name], full_text):
             frequency = searcher.doc_frequency(field_name, term)
-            if frequency == 0 or frequency / doc_count > MAX_DOC_FREQ_SHARE:
+            if frequency == 0:
+                continue
+            if frequency > COMMON_TERM_MIN_POSTINGS and frequency / doc_count > MAX_DOC_FREQ_SHARE:
                 continue
             candidates.append((frequency, term))
         candidates.sort()
