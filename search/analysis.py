@@ -56,29 +56,34 @@ def add_vocabulary(terms: Iterable[str]) -> int:
     return added
 
 
+def _emit(pieces, positions, chars, keeporiginal, removestops, start_pos, start_char, mode, **kwargs):
+    """Whoosh tokens from (text, start, end) pieces; one Token object reused, as Whoosh expects."""
+    token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+    for position, (text, start, end) in enumerate(pieces, start=start_pos):
+        token.text = text
+        token.boost = 1.0
+        token.stopped = False
+        if keeporiginal:
+            token.original = text
+        if positions:
+            token.pos = position
+        if chars:
+            token.startchar = start_char + start
+            token.endchar = start_char + end
+        yield token
+
+
 class JiebaWordTokenizer(Tokenizer):
     """Chinese words by jieba's search mode; Latin words and numbers as they are."""
 
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
                  start_pos=0, start_char=0, mode="", **kwargs):
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        position = start_pos
-        for word, start, end in jieba.tokenize(value, mode="search"):
-            word = word.strip()
-            if not word or not (_IS_CJK.match(word) or _LATIN_WORD.fullmatch(word)):
-                continue
-            token.text = word
-            token.boost = 1.0
-            if keeporiginal:
-                token.original = word
-            token.stopped = False
-            if positions:
-                token.pos = position
-                position += 1
-            if chars:
-                token.startchar = start_char + start
-                token.endchar = start_char + end
-            yield token
+        pieces = (
+            (word.strip(), start, end)
+            for word, start, end in jieba.tokenize(value, mode="search")
+            if word.strip() and (_IS_CJK.match(word.strip()) or _LATIN_WORD.fullmatch(word.strip()))
+        )
+        return _emit(pieces, positions, chars, keeporiginal, removestops, start_pos, start_char, mode, **kwargs)
 
 
 class CjkBigramTokenizer(Tokenizer):
@@ -87,8 +92,6 @@ class CjkBigramTokenizer(Tokenizer):
 
     def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
                  start_pos=0, start_char=0, mode="", **kwargs):
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        position = start_pos
         pieces = []
         for run in _CJK_RUN.finditer(value):
             text = run.group()
@@ -96,22 +99,9 @@ class CjkBigramTokenizer(Tokenizer):
                 pieces.append((text, run.start(), run.end()))
             for offset in range(len(text) - 1):
                 pieces.append((text[offset:offset + 2], run.start() + offset, run.start() + offset + 2))
-        for word in _LATIN_WORD.finditer(value):
-            pieces.append((word.group(), word.start(), word.end()))
+        pieces.extend((word.group(), word.start(), word.end()) for word in _LATIN_WORD.finditer(value))
         pieces.sort(key=lambda piece: piece[1])
-        for text, start, end in pieces:
-            token.text = text
-            token.boost = 1.0
-            token.stopped = False
-            if keeporiginal:
-                token.original = text
-            if positions:
-                token.pos = position
-                position += 1
-            if chars:
-                token.startchar = start_char + start
-                token.endchar = start_char + end
-            yield token
+        return _emit(pieces, positions, chars, keeporiginal, removestops, start_pos, start_char, mode, **kwargs)
 
 
 def word_analyzer():
