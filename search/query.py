@@ -129,7 +129,8 @@ def highlight(stored: dict, terms: tuple[str, ...]) -> dict[str, str]:
             pieces.append(f"<mark>{html.escape(match.group())}</mark>")
             cursor = match.end()
         pieces.append(html.escape(window[cursor:]))
-        snippet = "".join(pieces)
+        # Adjacent terms read as one phrase: 碳/排放/权/交易 -> one mark.
+        snippet = "".join(pieces).replace("</mark><mark>", "")
         snippets[label] = ("…" if start > 0 else "") + snippet + ("…" if end < len(text) else "")
         if len(snippets) >= MAX_SNIPPETS_PER_HIT:
             break
