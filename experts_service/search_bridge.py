@@ -166,12 +166,12 @@ def status(app=None) -> dict:
     }
 
 
-def text_relevance(query_text: str, *, keywords: Sequence[str] = (), candidate_ids: Collection[int] | None = None,
-                   limit: int = 1000) -> dict[int, TextHit]:
-    """Experts whose profiles match the item's text, best first (dict keeps order)."""
+def text_relevance(query_text: str, *, keywords: Sequence[str] = (), domains: Sequence[str] = (),
+                   candidate_ids: Collection[int] | None = None, limit: int = 1000) -> dict[int, TextHit]:
+    """Experts whose profiles match the item's text (and domain names), best first (dict keeps order)."""
     app = current_app
     drain(app)  # a search never answers from behind the committed data
-    hits = search_query.search(expert_index(app).open(), query_text, keywords, limit=limit)
+    hits = search_query.search(expert_index(app).open(), query_text, keywords, domains, limit=limit)
     allowed = None if candidate_ids is None else set(candidate_ids)
     return {
         hit.expert_id: TextHit(hit.expert_id, hit.score, hit.raw_score, hit.matched_terms, hit.highlights)

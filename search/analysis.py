@@ -22,12 +22,9 @@ _CJK_RUN = re.compile(f"[{_CJK}]+")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|[0-9]+(?:\.[0-9]+)?")
 _IS_CJK = re.compile(f"^[{_CJK}]+$")
 
-# Words that carry no topic in titles and bios of this domain.
-CHINESE_STOP_WORDS = frozenset(
-    "的 了 和 与 及 或 之 在 对 等 中 为 以 其 下 上 是 于 并 从 由 把 被 将 个 有 也 就 都 而 及其 "
-    "我们 我国 一个 一种 这个 这种 进行 研究 问题 分析 基于 关于 以及 通过 方面 工作 相关 主要 提出 "
-    "长期 从事 多次 参与 担任 现任 曾任 具有 负责".split()
-)
+# Function words only: common topic words (研究, 问题) still help when
+# rescoring candidates, and the query's term selection keeps them cheap.
+CHINESE_STOP_WORDS = frozenset("的 了 和 与 及 或 之 在 对 等 中 为 以 其 下 是 于 并 从 由 把 被 将".split())
 ENGLISH_STOP_WORDS = frozenset(
     "a an and are as at be but by for from has have in into is it its of on or that the their this to "
     "was were which with we our these those using based via can also such than then there".split()

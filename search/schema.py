@@ -1,21 +1,27 @@
-"""The Whoosh schema of an expert profile and the field weights.
+"""The Whoosh schema of an expert profile.
 
-Field weights (a documented choice; see README "Matching quality"):
-- keywords: the expert's own keywords say most precisely what they know;
-- domains: the taxonomy names, matched whole;
-- words / bigrams: the whole profile text (title, employer, bio, achievements)
-  as jieba words and as CJK bigrams; bigrams catch phrases that jieba cuts
-  differently in the item and in the profile.
+One document per expert, three searchable fields holding pre-analysed
+tokens (space-separated, also stored so the second query stage can rescore
+candidates without walking posting lists):
+- words:   jieba search-mode words of the whole profile (keywords, title,
+           employer, bio, achievements); English lower-cased and stemmed.
+           The expert's own keywords are written twice: what an expert
+           declares counts more than a passing mention in a bio.
+- bigrams: CJK character bigrams of the same text; they match where jieba
+           cuts the item and the profile differently.
+- domains: one exact token per domain name (and its first-level parent).
+The weights and BM25 parameters live in search/query.py.
 """
 from __future__ import annotations
 
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+import re
+
+from whoosh.analysis import SpaceSeparatedTokenizer
+from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 
 from search.analysis import bigram_analyzer, word_analyzer
 
-FIELD_BOOSTS = {"keywords": 2.0, "domains": 1.5, "words": 1.0, "bigrams": 0.6}
-# Text fields the query runs against, in the order explanations list them.
-QUERY_FIELDS = ("keywords", "domains", "words", "bigrams")
+TOKEN_FIELDS = ("words", "bigrams", "domains")
 # Stored plain text shown in explanations, with their Chinese labels.
 SNIPPET_FIELDS = {
     "keyword_text": "研究方向关键词",
@@ -25,17 +31,31 @@ SNIPPET_FIELDS = {
     "achievement_text": "主要成果",
 }
 
+_WORDS = word_analyzer()
+_BIGRAMS = bigram_analyzer()
+_SPACES = re.compile(r"\s+")
+
+
+def word_tokens(text: str) -> list[str]:
+    return [token.text for token in _WORDS(text or "")]
+
+
+def bigram_tokens(text: str) -> list[str]:
+    return [token.text for token in _BIGRAMS(text or "")]
+
+
+def domain_token(name: str) -> str:
+    return _SPACES.sub("_", (name or "").strip())
+
 
 def expert_schema() -> Schema:
-    words = word_analyzer()
+    tokens = SpaceSeparatedTokenizer()
     return Schema(
         expert_id=ID(stored=True, unique=True),
         version=NUMERIC(stored=True),
-        keywords=TEXT(analyzer=words, field_boost=FIELD_BOOSTS["keywords"]),
-        domains=TEXT(analyzer=words, field_boost=FIELD_BOOSTS["domains"]),
-        domain_ids=KEYWORD(stored=True, commas=True),
-        words=TEXT(analyzer=words, field_boost=FIELD_BOOSTS["words"]),
-        bigrams=TEXT(analyzer=bigram_analyzer(), field_boost=FIELD_BOOSTS["bigrams"]),
+        words=TEXT(analyzer=tokens, stored=True),
+        bigrams=TEXT(analyzer=tokens, stored=True),
+        domains=TEXT(analyzer=tokens, stored=True),
         name=STORED,
         keyword_text=STORED,
         domain_text=STORED,
@@ -47,23 +67,21 @@ def expert_schema() -> Schema:
 
 def to_document(profile: dict) -> dict:
     """Index document from a plain profile dict (see search_bridge.profile_of)."""
-    keywords = " ".join(profile.get("keywords") or [])
-    domains = " ".join(profile.get("domains") or [])
+    keywords = "；".join(profile.get("keywords") or [])
     title = " ".join(filter(None, [profile.get("title"), profile.get("position"), profile.get("employer")]))
     bio = profile.get("bio") or ""
     achievements = "\n".join(profile.get("achievements") or [])
-    everything = "\n".join(filter(None, [keywords, domains, title, bio, achievements]))
+    text = "\n".join(filter(None, [keywords, keywords, title, bio, achievements]))
+    domain_names = list(dict.fromkeys(profile.get("domains") or []))
     return {
         "expert_id": str(profile["expert_id"]),
         "version": int(profile.get("version") or 0),
-        "keywords": keywords,
-        "domains": domains,
-        "domain_ids": ",".join(str(d) for d in profile.get("domain_ids") or []),
-        "words": everything,
-        "bigrams": everything,
+        "words": " ".join(word_tokens(text)),
+        "bigrams": " ".join(bigram_tokens(text)),
+        "domains": " ".join(domain_token(name) for name in domain_names if domain_token(name)),
         "name": profile.get("name", ""),
         "keyword_text": "、".join(profile.get("keywords") or []),
-        "domain_text": "、".join(profile.get("domains") or []),
+        "domain_text": "、".join(domain_names),
         "title_text": title,
         "bio_text": bio,
         "achievement_text": achievements,

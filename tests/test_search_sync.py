@@ -32,7 +32,7 @@ def test_a_change_is_searchable_after_commit(app, factory):
     db.session.commit()
     # Applied by the commit hook itself: the index is current before any search.
     assert search_bridge.status()["lag"] == 0
-    assert search_bridge.expert_index().has_term("keywords", "碳排放权交易")
+    assert search_bridge.expert_index().has_term("words", "碳排放权交易")
     assert expert.id in search_bridge.text_relevance("碳排放权交易市场建设")
     assert expert.id not in search_bridge.text_relevance("城市更新试点")
 
@@ -46,7 +46,7 @@ def test_rollback_leaves_neither_outbox_rows_nor_index_changes(app, factory):
     assert db.session.scalar(sa.select(sa.func.count(SearchOutbox.id))) == before
     assert expert.id in search_bridge.text_relevance("城市更新试点")
     assert expert.id not in search_bridge.text_relevance("数字经济")
-    assert not search_bridge.expert_index().has_term("keywords", "数字经济")
+    assert not search_bridge.expert_index().has_term("words", "数字经济")
 
 
 def test_a_crash_after_commit_is_caught_up_by_the_next_drain(app, factory):
