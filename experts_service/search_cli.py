@@ -50,3 +50,12 @@ def status() -> None:
     click.echo(f"已应用变更至 {report['applied_outbox_id']}，最新变更 {report['outbox_newest']}，滞后 {report['lag']} 条")
     if report["missing"] or report["stale"] or report["extra"]:
         sys.exit(1)
+
+
+def _register_eval() -> None:
+    from experts_service.search_eval import eval_command
+
+    search_group.add_command(eval_command)
+
+
+_register_eval()
