@@ -8,5 +8,13 @@ from experts_service.experts.models import (  # noqa: F401
     Expert,
     UnavailablePeriod,
 )
+from experts_service.panels.models import (  # noqa: F401
+    AvoidEntry,
+    DecisionItem,
+    EmploymentRecord,
+    Engagement,
+    PanelRequest,
+    Recommendation,
+)
 from experts_service.policy import PolicyVersion  # noqa: F401
 from experts_service.reference.models import Domain, Organisation, OrganisationAlias, Tier  # noqa: F401
