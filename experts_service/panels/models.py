@@ -174,7 +174,8 @@ class PanelRequest(TimestampMixin, Base):
         sa.CheckConstraint("(mode = 'meeting') = (meeting_place IS NOT NULL)", name="meeting_has_place"),
         sa.CheckConstraint("mode = 'meeting' OR meeting_time IS NULL", name="time_only_for_meeting"),
         sa.CheckConstraint("(mode = 'meeting') = (deadline IS NULL)", name="written_has_deadline"),
-        sa.CheckConstraint("(mode = 'commissioned') = (institution_id IS NOT NULL)", name="commissioned_has_institution"),
+        sa.CheckConstraint("(mode = 'commissioned') = (institution_id IS NOT NULL)",
+                           name="commissioned_has_institution"),
     )
 
     @property
@@ -294,6 +295,10 @@ class Recommendation(Base):
         # A result exists unless a draw is between its commitment and its reveal.
         sa.CheckConstraint("result IS NOT NULL OR (kind = 'random_draw' AND seed IS NULL)", name="result_present"),
         sa.CheckConstraint("(kind = 'replacement') = (parent_id IS NOT NULL)", name="replacement_has_parent"),
+        # One draw per request, even for two talent-office users pressing the button at once:
+        # re-drawing until a liked panel appears is what the commitment guards against.
+        sa.Index("uq_recommendations_one_draw", "panel_request_id", unique=True,
+                 sqlite_where=sa.text("kind = 'random_draw'"), postgresql_where=sa.text("kind = 'random_draw'")),
     )
 
     @property
