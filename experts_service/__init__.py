@@ -86,11 +86,13 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.reference.api import blueprints as reference_api
     from experts_service.reference.views import blueprint as reference_views
     from experts_service.accounts.api import blueprint as accounts_api
+    from experts_service.panels.api import blueprints as panels_api
+    from experts_service.panels.views import blueprint as panels_views
 
-    for blueprint in (main_views, accounts_views, experts_views, reference_views, admin_views):
+    for blueprint in (main_views, accounts_views, experts_views, reference_views, admin_views, panels_views):
         app.register_blueprint(blueprint)
     api = app.extensions["smorest_api"]
-    for blueprint in (accounts_api, experts_api, *reference_api):
+    for blueprint in (accounts_api, experts_api, *reference_api, *panels_api):
         # API CSRF is enforced in accounts.auth for cookie sessions only;
         # bearer-token clients carry no ambient credentials.
         csrf.exempt(blueprint)

@@ -29,6 +29,9 @@ def register_commands(app: Flask) -> None:
     from experts_service.search_cli import search_group
 
     app.cli.add_command(search_group)
+    from experts_service.panels.cli import panels_group
+
+    app.cli.add_command(panels_group)
 
 
 def upgrade_and_seed() -> dict:

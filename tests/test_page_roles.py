@@ -33,13 +33,33 @@ GET_PAGES = {
     "/admin/users/new": {"admin": 200},
     "/admin/policy": {"admin": 200, "talent_office": 200, "auditor": 200},
     "/admin/audit": {"admin": 200, "auditor": 200},
+    # Decision items, panel requests, recommendations (issue 4).
+    "/items": {"talent_office": 200, "auditor": 200, "department": 200},
+    "/items/new": {"talent_office": 200, "department": 200},
+    "/items/{own_item}": {"talent_office": 200, "auditor": 200, "department": 200},
+    "/items/{other_item}": {"talent_office": 200, "auditor": 200},
+    "/items/{own_item}/edit": {"talent_office": 200, "department": 200},
+    "/items/{other_item}/edit": {"talent_office": 200},
+    "/items/{own_item}/requests/new": {"talent_office": 200, "department": 200},
+    "/items/{other_item}/requests/new": {"talent_office": 200},
+    "/panel-requests/{own_request}": {"talent_office": 200, "auditor": 200, "department": 200},
+    "/panel-requests/{other_request}": {"talent_office": 200, "auditor": 200},
+    "/recommendations/{own_recommendation}": {"talent_office": 200, "auditor": 200, "department": 200},
+    "/recommendations/{other_recommendation}": {"talent_office": 200, "auditor": 200},
+    # The draw proof is public: anyone, signed in or not.
+    "/draws/{own_draw}": {role: 200 for role in (*ROLES, "anonymous")},
 }
 POST_ACTIONS = {
     "/experts/{own_expert}/reveal": {"talent_office": 200, "auditor": 200, "expert": 200},
     "/experts/{other_expert}/reveal": {"talent_office": 200, "auditor": 200},
     "/admin/audit/verify": {"admin": 200, "auditor": 200},
     "/admin/users/{own_user}/unlock": {"admin": 302},
+    # Without a method the run is refused with a message on the request page.
+    "/panel-requests/{own_request}/run": {"talent_office": 302},
+    "/recommendations/{own_recommendation}/replace": {"talent_office": 422},
 }
+PANEL_KEYS = ("own_item", "other_item", "own_request", "other_request", "own_recommendation",
+              "other_recommendation", "own_draw")
 
 
 @pytest.fixture
@@ -52,6 +72,53 @@ def world(factory):
     other_expert = factory.expert(name="刘洋")
     return {"own_org": own_org.id, "own_child_org": own_child.id, "other_org": other_org.id,
             "own_expert": own_expert.id, "other_expert": other_expert.id}
+
+
+def _panel_worlds(factory, world):
+    from experts_service.extensions import db as database
+    from experts_service.reference.models import Organisation
+    from tests.panels.helpers import World
+
+    return (World(factory, department=database.session.get(Organisation, world["own_org"])),
+            World(factory, department=database.session.get(Organisation, world["other_org"])))
+
+
+def _written(**extra) -> dict:
+    from datetime import timedelta
+
+    from experts_service.core.clock import today
+
+    return {"mode": "written", "seats": 3, "min_senior_members": 0, "meeting_date": None, "meeting_place": None,
+            "deadline": today() + timedelta(days=30), **extra}
+
+
+@pytest.fixture
+def panel_world(factory, world):
+    """Items of the own and the other department, a request and a recommendation for each (no experts needed)."""
+    own, other = _panel_worlds(factory, world)
+    own_item, other_item = own.item(), other.item(title="财政预算改革方案")
+    own_request, other_request = own.request(own_item, **_written()), other.request(other_item, **_written())
+    return {"own_item": own_item.id, "other_item": other_item.id, "own_request": own_request.id,
+            "other_request": other_request.id, "own_recommendation": own.run(own_request).id,
+            "other_recommendation": other.run(other_request).id}
+
+
+@pytest.fixture
+def draw_world(factory, world):
+    """A draw of the own department (3 seats need a pool of 3 x 3 qualified experts)."""
+    own, _ = _panel_worlds(factory, world)
+    for suffix in "甲乙丙丁戊己庚辛壬":
+        own.expert(f"专家{suffix}")
+    request = own.request(own.item(), **_written(selection_method="random_draw"))
+    return {"own_draw": own.run(request, "random_draw").id}
+
+
+def _with_panels(request, world, path):
+    if "{own_draw}" in path:
+        return {**world, **request.getfixturevalue("draw_world")}
+    if any("{" + key + "}" in path for key in PANEL_KEYS):
+        return {**world, **request.getfixturevalue("panel_world")}
+    return world
 
 
 def _sign_in(client, factory, world, role):
@@ -74,10 +141,14 @@ def _cases(table) -> list:
 
 
 @pytest.mark.parametrize("path, role, expected", _cases(GET_PAGES))
-def test_get_page(client, factory, world, path, role, expected):
+def test_get_page(request, client, factory, world, path, role, expected):
+    world = _with_panels(request, world, path)
     user = None if role == "anonymous" else _sign_in(client, factory, world, role)
     url = path.format(**world, own_user=getattr(user, "id", 1))
     response = client.get(url)
+    if role == "anonymous" and "anonymous" in GET_PAGES[path]:  # a public page
+        assert response.status_code == expected
+        return
     if role == "anonymous":
         assert response.status_code == 302
         assert response.headers["Location"].startswith("/login?next=")
@@ -88,7 +159,8 @@ def test_get_page(client, factory, world, path, role, expected):
 
 
 @pytest.mark.parametrize("path, role, expected", _cases(POST_ACTIONS))
-def test_post_action(client, factory, world, path, role, expected):
+def test_post_action(request, client, factory, world, path, role, expected):
+    world = _with_panels(request, world, path)
     user = None if role == "anonymous" else _sign_in(client, factory, world, role)
     url = path.format(**world, own_user=getattr(user, "id", 1))
     token = csrf_token_from(client.get("/login" if user is None else "/taxonomy").get_data(as_text=True))

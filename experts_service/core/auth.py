@@ -69,6 +69,16 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "policy.update": {Role.ADMIN: ALL},
     "audit.read": {Role.ADMIN: ALL, Role.AUDITOR: ALL},
     "user.manage": {Role.ADMIN: ALL},
+    # Decision items, panel requests and matching (issue 4). Departments act
+    # on their own items; the talent office recommends and draws.
+    "item.create": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL},
+    "item.read": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "item.update": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL},
+    "panel_request.create": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL},
+    "panel_request.read": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "recommendation.run": {Role.TALENT_OFFICE: ALL},
+    "recommendation.read": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "recommendation.replace": {Role.TALENT_OFFICE: ALL},
 }
 
 

@@ -24,6 +24,7 @@ NAVIGATION = (
     NavItem("专家库", "experts.index", "expert.list"),
     NavItem("新增专家", "experts.create", "expert.create"),
     NavItem("我的信息", "experts.mine", roles=("expert",)),
+    NavItem("决策事项", "panels.items", "item.read"),
     NavItem("本单位", "reference.my_organisation", roles=("department",)),
     NavItem("单位", "reference.organisations", "organisation.create"),
     NavItem("领域与层次", "reference.taxonomy", "domain.manage"),

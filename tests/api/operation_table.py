@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Callable
 
 from experts_service.core.auth import PERMISSIONS, Role
@@ -29,6 +30,11 @@ class Subjects:
     organisation_id: int
     username: str  # whose credentials POST /auth/token sends
     new_expert_payload: dict
+    # A decision item of `organisation_id`, a panel request under it and a compliant recommendation for it.
+    item_id: int = 0
+    request_id: int = 0
+    recommendation_id: int = 0
+    recommendation_member_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,9 @@ class Operation:
         return f"{self.method} {self.rule.removeprefix('/api/v1')}"
 
     def url(self, subjects: Subjects) -> str:
-        ids = {"expert_id": subjects.expert_id, "organisation_id": subjects.organisation_id}
+        ids = {"expert_id": subjects.expert_id, "organisation_id": subjects.organisation_id,
+               "item_id": subjects.item_id, "request_id": subjects.request_id,
+               "recommendation_id": subjects.recommendation_id}
         return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(ids[match.group(1)]), self.rule)
 
     def expected_status(self, role: Role | None) -> int:
@@ -79,4 +87,22 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/api/v1/auth/token", PUBLIC, 201,
               lambda s: {"username": s.username, "password": TEST_PASSWORD}),
     Operation("DELETE", "/api/v1/auth/token", SIGNED_IN, 204),
+    # Decision items, panel requests and matching (issue 4).
+    Operation("GET", "/api/v1/decision-items", "item.read", 200),
+    Operation("POST", "/api/v1/decision-items", "item.create", 201,
+              lambda s: {"title": "矩阵测试事项", "category": "livelihood", "organisation_id": s.organisation_id}),
+    Operation("GET", "/api/v1/decision-items/<id:item_id>", "item.read", 200),
+    Operation("PATCH", "/api/v1/decision-items/<id:item_id>", "item.update", 200,
+              lambda s: {"title": "矩阵测试事项（修改）"}),
+    Operation("GET", "/api/v1/decision-items/<id:item_id>/panel-requests", "panel_request.read", 200),
+    Operation("POST", "/api/v1/decision-items/<id:item_id>/panel-requests", "panel_request.create", 201,
+              lambda s: {"mode": "written", "seats": 3, "min_senior_members": 0, "selection_method": "recommend",
+                         "deadline": (date.today() + timedelta(days=30)).isoformat()}),
+    Operation("GET", "/api/v1/panel-requests/<id:request_id>", "panel_request.read", 200),
+    Operation("GET", "/api/v1/panel-requests/<id:request_id>/recommendations", "recommendation.read", 200),
+    Operation("POST", "/api/v1/panel-requests/<id:request_id>/recommendations", "recommendation.run", 201,
+              lambda s: {"method": "recommend"}),
+    Operation("GET", "/api/v1/recommendations/<id:recommendation_id>", "recommendation.read", 200),
+    Operation("POST", "/api/v1/recommendations/<id:recommendation_id>/replacements", "recommendation.replace", 201,
+              lambda s: {"remove_expert_id": s.recommendation_member_id, "reason": "矩阵测试：时间冲突"}),
 )

@@ -7,6 +7,8 @@ otherwise. A refused call must leave the database exactly as it was.
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
 from experts_service.core.auth import PERMISSIONS, Role
@@ -40,11 +42,14 @@ def test_operation_as_role(operation, role, http, factory, sign_in):
                       Role.EXPERT: {"expert_id": own_expert.id}}.get(role, {})
         user, auth = sign_in(role, **scope_link)
         username = user.username
+    panel_ids = ("<id:item_id>", "<id:request_id>", "<id:recommendation_id>")
+    panels = panel_subjects(factory, own_organisation) if any(i in operation.rule for i in panel_ids) else {}
     subjects = Subjects(
         expert_id=own_expert.id,
         organisation_id=own_organisation.id,
         username=username,
         new_expert_payload=factory.expert_payload(name="李娜"),
+        **panels,
     )
     body = operation.body(subjects) if operation.body else None
     before = database_state()
@@ -67,6 +72,25 @@ def test_operation_as_role(operation, role, http, factory, sign_in):
     else:
         # Every successful write (PII views included) is audited.
         assert after.audit_entries > before.audit_entries
+
+
+def panel_subjects(factory, organisation) -> dict:
+    """An item of `organisation`, a written-consultation request and a compliant recommendation with an alternate."""
+    from experts_service.extensions import db
+    from experts_service.panels import operations
+    from tests.panels.helpers import World, no_text
+
+    world = World(factory, department=organisation)
+    for name in ("赵一", "钱二", "孙三", "李四"):
+        world.expert(name)
+    item = world.item()
+    request = world.request(item, mode="written", seats=3, min_senior_members=0, meeting_date=None,
+                            meeting_place=None, deadline=date.today() + timedelta(days=30))
+    record = operations.run_recommendation(world.office, request, "recommend", relevance=no_text)
+    db.session.commit()
+    assert record.result["compliant"] and record.result["alternates"], record.result
+    return {"item_id": item.id, "request_id": request.id, "recommendation_id": record.id,
+            "recommendation_member_id": record.result["panel"][0]}
 
 
 def _api_routes(app) -> set[tuple[str, str]]:

@@ -8,10 +8,10 @@ pytestmark = pytest.mark.browser
 
 EXPECTED_NAVIGATION = {
     "admin": ["单位", "领域与层次", "用户管理", "规则设置", "审计日志"],
-    "talent_office": ["专家库", "新增专家", "单位", "规则设置"],
-    "department": ["本单位"],
+    "talent_office": ["专家库", "新增专家", "决策事项", "单位", "规则设置"],
+    "department": ["决策事项", "本单位"],
     "expert": ["我的信息"],
-    "auditor": ["专家库", "规则设置", "审计日志"],
+    "auditor": ["专家库", "决策事项", "规则设置", "审计日志"],
 }
 
 
