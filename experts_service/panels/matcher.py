@@ -218,7 +218,8 @@ def _round(value: float) -> float:
     return round(value, SCORE_DIGITS)
 
 
-def domain_match(profile: Profile, targets: Sequence[DomainTarget], names: Mapping[int, str]) -> tuple[float, list[dict]]:
+def domain_match(profile: Profile, targets: Sequence[DomainTarget],
+                 names: Mapping[int, str]) -> tuple[float, list[dict]]:
     """Average match over the target domains, and which domain of the expert matched each."""
     if not targets:
         return 0.0, []

@@ -327,9 +327,10 @@ def profiles(draw):
             expert_id,
             status=draw(st.sampled_from(["active", "active", "active", "suspended", "exited"])),
             employer_root_id=draw(st.sampled_from([10, 11, 100, 200, 300])),
-            unavailable=tuple(draw(st.lists(st.tuples(st.just(DAY - timedelta(days=1)),
-                                                      st.sampled_from([DAY - timedelta(days=1), DAY, DAY + timedelta(days=5)])),
-                                            max_size=1))),
+            unavailable=tuple(draw(st.lists(
+                st.tuples(st.just(DAY - timedelta(days=1)),
+                          st.sampled_from([DAY - timedelta(days=1), DAY, DAY + timedelta(days=5)])),
+                max_size=1))),
             engagements_in_year=draw(st.integers(0, 12)),
             past_employments=tuple(draw(st.lists(st.builds(
                 Employment, st.sampled_from([100, 200, 300]),
@@ -365,7 +366,8 @@ def test_no_qualified_candidate_breaks_a_hard_filter(pool, avoid):
 
 
 def rank_context(*targets) -> RankContext:
-    return RankContext(tuple(targets), best_tier_rank=1, worst_tier_rank=3, domain_names={1: "城乡建设", 2: "城乡规划", 3: "城市治理"})
+    return RankContext(tuple(targets), best_tier_rank=1, worst_tier_rank=3,
+                       domain_names={1: "城乡建设", 2: "城乡规划", 3: "城市治理"})
 
 
 def test_a_first_level_domain_is_matched_by_its_children():
@@ -394,7 +396,8 @@ def test_text_relevance_leads_and_tier_breaks_near_ties():
     text = {1: TextEvidence(1.0, ("城市更新",), {"个人简介": "<mark>城市更新</mark>"})}
     order = [r.profile.expert_id for r in rank([chief, relevant], text, rank_context())]
     assert order == [1, 2]
-    assert [r.profile.expert_id for r in rank([profile(5, tier_rank=3), profile(6, tier_rank=1)], {}, rank_context())] == [6, 5]
+    near_tie = rank([profile(5, tier_rank=3), profile(6, tier_rank=1)], {}, rank_context())
+    assert [r.profile.expert_id for r in near_tie] == [6, 5]
 
 
 @PURE
