@@ -37,6 +37,8 @@ from experts_service.reference.operations import domain_tree, find_organisation_
 blueprint = Blueprint("panels", __name__)
 
 EXPIRED = {"_schema": ["页面已过期，请重新提交"]}
+# Filtered experts listed by number per reason on the record page; the rest are counted (large pools).
+FILTERED_IDS_SHOWN = 50
 _MARK = re.compile(r"&lt;(/?)mark&gt;")
 
 
@@ -311,7 +313,7 @@ def _render_recommendation(record, errors: dict | None = None, values: dict | No
         "panels/recommendation.html", rec=record, whole=whole, form=CsrfOnlyForm(), snippet=snippet,
         members=operations.panel_members(record),
         candidates_by_id={c["expert_id"]: c for c in record.candidates} if whole else {},
-        filter_reasons=FILTER_REASONS, errors=errors or {}, values=values or {},
+        filter_reasons=FILTER_REASONS, filtered_ids_shown=FILTERED_IDS_SHOWN, errors=errors or {}, values=values or {},
         can_replace=can(current_user, "recommendation.replace", record) and bool(record.compliant),
         verification=operations.verify_draw(record) if record.seed else None,
         children=operations.children_of(record),
