@@ -105,6 +105,10 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_MINUTES", 120, 5) * 60,
         "WTF_CSRF_TIME_LIMIT": None,  # token lives as long as the session
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, 1024),
+        # Roster imports (.xlsx): upload size, data rows, and the unpacked size (zip bombs).
+        "ROSTER_MAX_BYTES": _int("ROSTER_MAX_BYTES", 5 * 1024 * 1024, 1024),
+        "ROSTER_MAX_ROWS": _int("ROSTER_MAX_ROWS", 5000, 1),
+        "ROSTER_MAX_UNPACKED_BYTES": _int("ROSTER_MAX_UNPACKED_BYTES", 100 * 1024 * 1024, 1024),
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5, 1),
         "LOGIN_LOCKOUT_MINUTES": _int("LOGIN_LOCKOUT_MINUTES", 15, 1),
         "API_TOKEN_HOURS": _int("API_TOKEN_HOURS", 8, 1),

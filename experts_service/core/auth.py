@@ -55,6 +55,10 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "expert.create": {Role.TALENT_OFFICE: ALL},
     "expert.update": {Role.TALENT_OFFICE: ALL, Role.EXPERT: OWN},
     "expert.reveal_pii": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.EXPERT: OWN},
+    # Roster in Excel: import existing appointed experts; export the pool
+    # (full ID numbers and mobiles only with expert.reveal_pii, audited).
+    "expert.import": {Role.TALENT_OFFICE: ALL},
+    "expert.export": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
     # Reference data
     "organisation.list": EVERY_ROLE,
     "organisation.read": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.DEPARTMENT: OWN},

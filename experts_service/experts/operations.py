@@ -153,13 +153,24 @@ def _next_certificate_no(year: int) -> str:
     return f"{prefix}{number:05d}"
 
 
-def create_expert(actor, data: dict[str, Any], *, term_start: date | None = None) -> Expert:
-    """Enter an expert straight into the pool (existing rosters), with a first term.
+@dataclass(frozen=True)
+class NewExpertPlan:
+    """What `check_new_expert` resolved; `create_expert` writes it."""
 
-    New applicants go through intake and vetting instead (lifecycle issue).
+    resolved: dict[str, Any]
+    identity: tuple
+    term_start: date
+    term_end: date
+    certificate_no: str | None
+
+
+def check_new_expert(data: dict[str, Any], *, term_start: date | None = None, term_end: date | None = None,
+                     certificate_no: str | None = None) -> NewExpertPlan:
+    """Every check of a new expert, without writing; raises ValidationFailed.
+
+    A roster import's dry run calls this for each row, so a row is refused
+    for exactly the reasons a form submission would be.
     """
-    if actor is not None:
-        authorize(actor, "expert.create")
     errors: dict[str, list[str]] = {}
     resolved = _resolve_references(data, errors)
     if "secondary_domains" in resolved:
@@ -167,25 +178,55 @@ def create_expert(actor, data: dict[str, Any], *, term_start: date | None = None
     identity = _check_identity(data["id_number"], None, errors)
     if identity is not None:
         _check_age(identity[0].birth_date, data.get("is_academician", False), errors)
-    if errors:
-        raise ValidationFailed(fields=errors)
-    expert = Expert(status=ExpertStatus.ACTIVE)
-    _apply_identity(expert, identity)
-    _apply_fields(expert, data, resolved)
-    db.session.add(expert)
     policy = current_policy()
     start = term_start or today()
+    end = term_end or _add_years(start, policy.term_years)
+    _check_term(start, end, policy.term_years, errors)
+    if certificate_no and db.session.execute(
+        sa.select(Appointment.id).where(Appointment.certificate_no == certificate_no)
+    ).first():
+        errors.setdefault("certificate_no", []).append("聘书编号已被使用")
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return NewExpertPlan(resolved, identity, start, end, certificate_no)
+
+
+def _check_term(start: date, end: date, term_years: int, errors: dict[str, list[str]]) -> None:
+    """An entered expert is serving now, within one term of the policy's length."""
+    if start > today():
+        errors.setdefault("term_start", []).append("聘期开始日期不能晚于今天")
+    if end <= start:
+        errors.setdefault("term_end", []).append("聘期结束日期须晚于开始日期")
+    elif end > _add_years(start, term_years):
+        errors.setdefault("term_end", []).append(f"聘期不能超过 {term_years} 年")
+    elif end <= today():
+        errors.setdefault("term_end", []).append("聘期已届满，不能作为在聘专家录入")
+
+
+def create_expert(actor, data: dict[str, Any], *, term_start: date | None = None, term_end: date | None = None,
+                  certificate_no: str | None = None) -> Expert:
+    """Enter an expert straight into the pool (existing rosters), with a current term.
+
+    New applicants go through intake and vetting instead (lifecycle issue).
+    """
+    if actor is not None:
+        authorize(actor, "expert.create")
+    plan = check_new_expert(data, term_start=term_start, term_end=term_end, certificate_no=certificate_no)
+    expert = Expert(status=ExpertStatus.ACTIVE)
+    _apply_identity(expert, plan.identity)
+    _apply_fields(expert, data, plan.resolved)
+    db.session.add(expert)
     appointment = Appointment(
         expert=expert,
-        tier=resolved["tier"],
-        certificate_no=_next_certificate_no(start.year),
-        term_start=start,
-        term_end=_add_years(start, policy.term_years),
+        tier=plan.resolved["tier"],
+        certificate_no=plan.certificate_no or _next_certificate_no(plan.term_start.year),
+        term_start=plan.term_start,
+        term_end=plan.term_end,
     )
     db.session.add(appointment)
     db.session.flush()
     audit.record(actor, "expert.create", "expert", expert.id, **_audit_summary(data),
-                 certificate_no=appointment.certificate_no, policy_version=policy.version)
+                 certificate_no=appointment.certificate_no, policy_version=current_policy().version)
     return expert
 
 
@@ -296,8 +337,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def list_experts(actor, filters: ExpertFilters) -> Page:
-    authorize(actor, "expert.list")
+def filtered_experts(filters: ExpertFilters) -> sa.Select:
+    """The experts matching `filters`, in the list's order, every page (list and export)."""
     query = sa.select(Expert).outerjoin(Tier, Expert.tier_id == Tier.id)
     if filters.q:
         needle = _escape_like(filters.q.strip())
@@ -323,13 +364,17 @@ def list_experts(actor, filters: ExpertFilters) -> Page:
         query = query.where(Expert.status == ExpertStatus(filters.status))
     if filters.title_level:
         query = query.where(Expert.title_level == TitleLevel(filters.title_level))
-    total = db.session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
     key = filters.sort.lstrip("-")
     columns = _SORTS[key]
-    order = [c.desc() for c in columns] if filters.sort.startswith("-") else list(columns)
+    return query.order_by(*([c.desc() for c in columns] if filters.sort.startswith("-") else columns))
+
+
+def list_experts(actor, filters: ExpertFilters) -> Page:
+    authorize(actor, "expert.list")
+    query = filtered_experts(filters)
+    total = db.session.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     items = db.session.execute(
-        query.order_by(*order)
-        .options(selectinload(Expert.secondary_domains), selectinload(Expert.appointments))
+        query.options(selectinload(Expert.secondary_domains), selectinload(Expert.appointments))
         .limit(filters.per_page)
         .offset((filters.page - 1) * filters.per_page)
     ).scalars().all()

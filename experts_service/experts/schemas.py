@@ -161,3 +161,11 @@ class ExpertListQuerySchema(PageQuerySchema):
 class PiiOutSchema(ma.Schema):
     id_number = fields.String()
     mobile = fields.String(allow_none=True)
+
+
+class RosterRowSchema(ExpertInputSchema):
+    """One row of a roster import: the create form's fields plus the current term."""
+
+    term_start = fields.Date(required=True)
+    term_end = fields.Date(required=True)
+    certificate_no = Text(40, allow_none=True)
