@@ -81,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.admin.views import blueprint as admin_views
     from experts_service.experts.api import blueprint as experts_api
     from experts_service.experts.views import blueprint as experts_views
+    from experts_service.experts.roster_views import blueprint as roster_views
     from experts_service.extensions import csrf
     from experts_service.main_views import blueprint as main_views
     from experts_service.reference.api import blueprints as reference_api
@@ -89,7 +90,8 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.panels.api import blueprints as panels_api
     from experts_service.panels.views import blueprint as panels_views
 
-    for blueprint in (main_views, accounts_views, experts_views, reference_views, admin_views, panels_views):
+    for blueprint in (main_views, accounts_views, roster_views, experts_views, reference_views, admin_views,
+                      panels_views):
         app.register_blueprint(blueprint)
     api = app.extensions["smorest_api"]
     for blueprint in (accounts_api, experts_api, *reference_api, *panels_api):

@@ -14,6 +14,8 @@ ROLES = ("admin", "talent_office", "department", "expert", "auditor")
 GET_PAGES = {
     "/experts": {"talent_office": 200, "auditor": 200},
     "/experts/new": {"talent_office": 200},
+    "/experts/roster": {"talent_office": 200, "auditor": 200},
+    "/experts/roster/template": {"talent_office": 200},
     "/experts/mine": {"expert": 302, "talent_office": 404, "auditor": 404},
     "/experts/{own_expert}": {"talent_office": 200, "auditor": 200, "expert": 200},
     "/experts/{other_expert}": {"talent_office": 200, "auditor": 200},
@@ -52,6 +54,10 @@ GET_PAGES = {
 POST_ACTIONS = {
     "/experts/{own_expert}/reveal": {"talent_office": 200, "auditor": 200, "expert": 200},
     "/experts/{other_expert}/reveal": {"talent_office": 200, "auditor": 200},
+    # Without a file the upload is refused on the page; without a staged upload, so is the import.
+    "/experts/roster/check": {"talent_office": 422},
+    "/experts/roster/import": {"talent_office": 400},
+    "/experts/roster/export": {"talent_office": 200, "auditor": 200},
     "/admin/audit/verify": {"admin": 200, "auditor": 200},
     "/admin/users/{own_user}/unlock": {"admin": 302},
     # Without a method the run is refused with a message on the request page.

@@ -18,13 +18,14 @@ from experts_service import search_bridge
 from experts_service.core.audit import AuditEntry
 from experts_service.core.clock import today
 from experts_service.core.crypto import keyed_hash
-from experts_service.core.idcard import check_digit, mask_id_number, mask_mobile
+from experts_service.core.idcard import check_digit
 from experts_service.core.outbox import SearchOutbox
 from experts_service.experts.models import Appointment, Expert, ExpertStatus
 from experts_service.experts.roster_excel import COLUMNS, RosterFileError, read_roster
 from experts_service.experts.roster_import import import_roster
 from experts_service.extensions import db
-from tests.conftest import valid_id_number
+from tests.conftest import csrf_token_from, valid_id_number
+from tests.page_helpers import expert_rows, form_data, page_of
 
 HEADERS = [column.header for column in COLUMNS]
 SURNAMES = "张王李赵刘陈杨黄周吴徐孙马朱胡郭何林高罗"
@@ -363,3 +364,254 @@ def test_blank_rows_are_skipped_and_numbers_stay_those_excel_shows(app):
     content = workbook_bytes([good_row(0), {}, {}, good_row(1)])
     assert [row.number for row in read(content, app)] == [2, 5]
 
+
+
+# ---------------------------------------------------------------- pages
+
+
+def small_roster(factory, rows: int = 40) -> tuple[list[dict], dict[int, str]]:
+    """A few bad rows among good ones, for the page tests."""
+    factory.organisation("江南大学", aliases=["江大"])
+    factory.organisation("市规划设计研究院", type_="public_institution")
+    factory.organisation("市发展和改革委员会", type_="government", system="发展改革")
+    data = [good_row(i) for i in range(rows)]
+    data[5]["身份证号"] = wrong_check_digit(data[5]["身份证号"])
+    data[9]["主领域"] = "量子玄学"
+    data[20]["身份证号"] = data[2]["身份证号"]
+    return data, {7: "身份证号：身份证号校验码错误", 11: "主领域：未知领域“量子玄学”",
+                  22: "身份证号：与第 4 行的身份证号重复"}
+
+
+def upload(client, content: bytes, filename: str = "名册.xlsx", strict: bool = False):
+    page = client.get("/experts/roster")
+    assert page.status_code == 200
+    data = {"csrf_token": csrf_token_from(page.get_data(as_text=True)),
+            "file": (io.BytesIO(content), filename)}
+    if strict:
+        data["strict"] = "on"
+    return client.post("/experts/roster/check", data=data, content_type="multipart/form-data")
+
+
+def problems_shown(response) -> dict[int, list[str]]:
+    table = page_of(response).by_id("roster-problems")
+    if table is None:
+        return {}
+    return {int(tr.get("data-row")): [li.clean_text for li in tr.find_all("li")]
+            for tr in table.find("tbody").find_all("tr")}
+
+
+def staged_files(app) -> list:
+    from pathlib import Path
+
+    return list((Path(app.instance_path) / "roster-uploads").glob("*.enc"))
+
+
+def test_page_upload_dry_run_then_confirm_import(app, client, factory, login_as):
+    login_as("talent_office")
+    rows, expected = small_roster(factory)
+    before = counts()
+
+    checked = upload(client, workbook_bytes(rows))
+    assert checked.status_code == 200, checked.get_data(as_text=True)[:500]
+    assert problems_shown(checked) == {row: [reason] for row, reason in expected.items()}
+    report = page_of(checked).by_id("roster-report")
+    assert (report.get("data-total"), report.get("data-valid"), report.get("data-dry-run")) == ("40", "37", "true")
+    db.session.expire_all()
+    assert counts() == before  # the dry run wrote nothing
+    # The staged upload is encrypted at rest: no ID number in the file on disk.
+    [staged] = staged_files(app)
+    assert rows[0]["身份证号"].encode() not in staged.read_bytes()
+
+    confirm = page_of(checked).by_id("roster-confirm-form")
+    assert "确认导入 37 名专家" in confirm.clean_text
+    done = client.post(confirm.get("action"), data=form_data(confirm))
+    assert done.status_code == 200
+    result = page_of(done).by_id("roster-report")
+    assert (result.get("data-imported"), result.get("data-dry-run")) == ("37", "false")
+    assert "已导入 37 名专家" in page_of(done).by_id("roster-summary").clean_text
+    assert problems_shown(done) == {row: [reason] for row, reason in expected.items()}
+    db.session.expire_all()
+    assert counts()["Expert"] == before["Expert"] + 37
+    assert staged_files(app) == []
+
+    # The same confirmation again imports nothing twice.
+    again = client.post(confirm.get("action"), data=form_data(confirm))
+    assert again.status_code == 400 and "已失效" in page_of(again).by_id("roster-file-error").clean_text
+    db.session.expire_all()
+    assert counts()["Expert"] == before["Expert"] + 37
+    # The new experts are on the list page.
+    listed = client.get("/experts", query_string={"per_page": 100})
+    assert f"共 {37} 名专家" in page_of(listed).by_id("experts-total").clean_text
+
+
+def test_page_strict_dry_run_offers_no_import(app, client, factory, login_as):
+    login_as("talent_office")
+    rows, expected = small_roster(factory)
+    checked = upload(client, workbook_bytes(rows), strict=True)
+    assert checked.status_code == 200
+    assert sorted(problems_shown(checked)) == sorted(expected)
+    page = page_of(checked)
+    assert page.by_id("roster-confirm-form") is None
+    assert "严格模式" in page.by_id("roster-refused").clean_text
+    assert page.by_id("roster-strict").has("checked")
+    assert staged_files(app) == []
+
+
+def test_page_strict_import_of_a_clean_file(app, client, factory, login_as):
+    login_as("talent_office")
+    rows, _ = small_roster(factory)
+    checked = upload(client, workbook_bytes(rows[:5]), strict=True)
+    confirm = page_of(checked).by_id("roster-confirm-form")
+    assert form_data(confirm)["strict"] == ["on"]
+    done = client.post(confirm.get("action"), data=form_data(confirm))
+    assert page_of(done).by_id("roster-report").get("data-imported") == "5"
+
+
+@pytest.mark.parametrize("content, filename, status, message", [
+    (b"\xd0\xcf\x11\xe0 old excel", "名册.xls", 422, "仅支持 .xlsx 格式"),
+    (b"PK\x03\x04 garbage", "名册.xlsx", 422, "不是有效的 Excel 文件"),
+    (b"", "名册.xlsx", 422, "不是有效的 Excel 文件"),
+    (workbook_with_broken_sheet(), "名册.xlsx", 422, "已损坏"),
+    (workbook_bytes([], headers=["姓名"]), "名册.XLSX", 422, "缺少必填列"),
+], ids=["xls", "garbage", "empty", "broken-xml", "headers"])
+def test_page_refuses_bad_files_with_a_message_never_a_500(app, client, login_as, content, filename, status,
+                                                            message):
+    login_as("talent_office")
+    response = upload(client, content, filename)
+    assert response.status_code == status
+    assert message in page_of(response).by_id("roster-file-error").clean_text
+    assert staged_files(app) == []
+
+
+@pytest.mark.parametrize("size, status", [(20_000, 422), (200_000, 413)], ids=["over-limit", "over-request-limit"])
+def test_page_refuses_a_file_over_the_size_limit(app, client, login_as, size, status):
+    """Over ROSTER_MAX_BYTES the file is refused; far over it, the request is cut off before it is read."""
+    import os
+
+    login_as("talent_office")
+    app.config["ROSTER_MAX_BYTES"] = 4096
+    response = upload(client, os.urandom(size))
+    assert response.status_code == status
+    assert "上限" in page_of(response).by_id("roster-file-error").clean_text
+    assert staged_files(app) == []
+
+
+def test_page_needs_a_file_and_a_csrf_token(app, client, login_as):
+    login_as("talent_office")
+    response = upload(client, b"", filename="")
+    assert response.status_code == 422 and "请选择" in page_of(response).by_id("roster-file-error").clean_text
+    forged = client.post("/experts/roster/check", data={"file": (io.BytesIO(workbook_bytes([good_row(0)])), "a.xlsx")},
+                         content_type="multipart/form-data")
+    assert forged.status_code == 400 and staged_files(app) == []
+
+
+def test_template_download_reads_back_as_the_import_columns(app, client, login_as):
+    login_as("talent_office")
+    response = client.get("/experts/roster/template")
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert "attachment" in response.headers["Content-Disposition"]
+    workbook = openpyxl.load_workbook(io.BytesIO(response.data))
+    sheet = workbook["专家名册"]
+    headers = [cell.value for cell in sheet[1]]
+    assert [h.rstrip("*") for h in headers] == HEADERS
+    assert "身份证号*" in headers and "手机" in headers
+    guide = "\n".join(str(c.value) for row in workbook["填写说明"].iter_rows() for c in row if c.value)
+    assert "首席专家、核心专家、库员专家" in guide and "城乡建设/城乡规划" in guide
+    # Filled in and uploaded, the template is read by the importer.
+    sheet.append([good_row(0).get(h) for h in HEADERS])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    assert [row.number for row in read(buffer.getvalue(), app)] == [2]
+
+
+# ---------------------------------------------------------------- export
+
+
+def exported(response) -> list[dict]:
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    return [dict(zip(rows[0], row)) for row in rows[1:]]
+
+
+@pytest.fixture
+def pool(factory):
+    employer = factory.organisation("江南大学", aliases=["江大"]).id
+    return [factory.expert(name=name, employer_id=employer, tier_id=factory.tier_id(tier))
+            for name, tier in (("张伟", "chief"), ("李娜", "core"), ("王芳", "general"))]
+
+
+def post_export(client, **fields):
+    token = csrf_token_from(client.get("/experts/roster").get_data(as_text=True))
+    return client.post("/experts/roster/export", data={"csrf_token": token, **fields})
+
+
+def test_export_holds_what_the_pages_show_with_masked_personal_data(app, client, login_as, pool):
+    login_as("talent_office")
+    rows = exported(post_export(client))
+    listed = expert_rows(page_of(client.get("/experts")))
+    assert [row["姓名"] for row in rows] == [name for _, name in listed]
+    for (expert_id, _), row in zip(listed, rows):
+        detail = page_of(client.get(f"/experts/{expert_id}"))
+        terms = detail.by_id("expert-basic").find_all()
+        basic = {dt.clean_text: dd.clean_text for dt, dd in zip(terms[::2], terms[1::2])}
+        assert row["身份证号"] == detail.by_id("pii-id-number").clean_text
+        assert row["手机"] == detail.by_id("pii-mobile").clean_text
+        assert "*" in row["身份证号"] and "*" in row["手机"]
+        assert (basic["出生日期"], basic["性别"], basic["政治面貌"]) == (
+            row["出生日期"].date().isoformat(), row["性别"], row["政治面貌"])
+        expert = db.session.get(Expert, expert_id)
+        appointment = expert.current_appointment
+        assert (row["工作单位"], row["专家层次"], row["主领域"], row["状态"]) == (
+            "江南大学", expert.tier.name, expert.primary_domain.full_name, "在库")
+        assert (row["聘期开始"].date(), row["聘期结束"].date(), row["聘书编号"]) == (
+            appointment.term_start, appointment.term_end, appointment.certificate_no)
+        assert row["关键词"] == "国土空间规划、城市更新" and row["论著"] == "城市更新的理论与实践"
+    entry = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "expert.export")).scalar_one()
+    assert (entry.summary["count"], entry.summary["full_pii"]) == (3, False)
+
+
+@pytest.mark.parametrize("role", ["talent_office", "auditor"])
+def test_full_personal_data_only_on_request_and_audited(app, client, login_as, pool, role):
+    login_as(role)
+    rows = exported(post_export(client, full_pii="on"))
+    by_name = {row["姓名"]: row for row in rows}
+    from experts_service.core.crypto import decrypt_pii
+
+    for expert in pool:
+        assert by_name[expert.name]["身份证号"] == decrypt_pii(expert.id_number_enc)
+        assert by_name[expert.name]["手机"] == decrypt_pii(expert.mobile_enc)
+    entry = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "expert.export")).scalar_one()
+    assert entry.summary["full_pii"] is True
+    assert decrypt_pii(pool[0].id_number_enc) not in json.dumps(entry.summary, ensure_ascii=False)
+
+
+def test_export_from_the_list_keeps_its_filters(app, client, login_as, pool):
+    login_as("talent_office")
+    page = page_of(client.get("/experts", query_string={"q": "zw"}))
+    form = page.by_id("list-export-form")
+    rows = exported(client.post(form.get("action"), data=form_data(form)))
+    assert [row["姓名"] for row in rows] == ["张伟"]
+
+
+def test_an_exported_roster_reads_back_as_a_roster(app, client, login_as, pool):
+    """The export has the import's columns: with full data every row passes but for being in the pool already."""
+    login_as("talent_office")
+    content = post_export(client, full_pii="on").data
+    # Read back into the same pool, every row is already there.
+    report = import_roster(None, read(content, app), dry_run=True, strict=False)
+    assert report.total == len(report.problems) == 3
+    assert {problem.reasons for problem in report.problems} == {("身份证号：该身份证号已在专家库中", "聘书编号：聘书编号已被使用")}
+
+
+@pytest.mark.parametrize("role", ["department", "expert", "admin"])
+def test_other_roles_can_neither_import_nor_export(app, client, login_as, role):
+    login_as(role)
+    assert client.get("/experts/roster").status_code == 403
+    assert client.get("/experts/roster/template").status_code == 403
+    token = csrf_token_from(client.get("/taxonomy").get_data(as_text=True))
+    assert client.post("/experts/roster/export", data={"csrf_token": token}).status_code == 403
+    response = client.post("/experts/roster/check", data={"csrf_token": token, "file": (
+        io.BytesIO(workbook_bytes([good_row(0)])), "a.xlsx")}, content_type="multipart/form-data")
+    assert response.status_code == 403

@@ -12,7 +12,11 @@ from experts_service.core.errors import ServiceError
 from experts_service.core.transaction import commit
 from experts_service.experts.operations import ExpertFilters
 from experts_service.experts.roster_excel import RosterFileError, read_roster
-from experts_service.experts.roster_import import ImportReport, export_roster, import_roster
+from experts_service.experts.roster_import import (
+    ImportReport,
+    export_roster,
+    import_roster,
+)
 
 experts_group = AppGroup("experts", help="专家名册（Excel）导入与导出。")
 
