@@ -107,7 +107,7 @@ def build_config(instance_path: str, overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024, 1024),
         # Roster imports (.xlsx): upload size, data rows, and the unpacked size (zip bombs).
         "ROSTER_MAX_BYTES": _int("ROSTER_MAX_BYTES", 5 * 1024 * 1024, 1024),
-        "ROSTER_MAX_ROWS": _int("ROSTER_MAX_ROWS", 5000, 1),
+        "ROSTER_MAX_ROWS": _int("ROSTER_MAX_ROWS", 2000, 1),
         "ROSTER_MAX_UNPACKED_BYTES": _int("ROSTER_MAX_UNPACKED_BYTES", 100 * 1024 * 1024, 1024),
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5, 1),
         "LOGIN_LOCKOUT_MINUTES": _int("LOGIN_LOCKOUT_MINUTES", 15, 1),

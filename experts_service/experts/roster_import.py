@@ -95,7 +95,12 @@ class ImportReport:
 
 
 class _Lookups:
-    """Names in the file resolved to ids, once per import."""
+    """Names in the file resolved to ids, once per import.
+
+    It also holds the loaded rows: the session's identity map is weak, and
+    without a reference each row's `session.get` of its employer, domains and
+    tier would query (and autoflush) again.
+    """
 
     def __init__(self):
         domains = db.session.execute(sa.select(Domain).where(Domain.is_active)).scalars().all()
@@ -106,6 +111,7 @@ class _Lookups:
         self.ambiguous_domains = {name for name, found in by_name.items() if len(found) > 1}
         self.domains.update({name: found[0].id for name, found in by_name.items() if len(found) == 1})
         tiers = db.session.execute(sa.select(Tier)).scalars().all()
+        self._held = [*domains, *tiers]
         self.tiers = {**{t.name: t.id for t in tiers}, **{t.code: t.id for t in tiers}}
         self.title_levels = {**{t.label: t.value for t in TitleLevel}, **{t.value: t.value for t in TitleLevel}}
         self.affiliations = {**{p.label: p.value for p in PoliticalAffiliation},
@@ -116,6 +122,7 @@ class _Lookups:
         if name not in self._organisations:
             found = find_organisation_by_name(name)
             self._organisations[name] = found.id if found else None
+            self._held.append(found)
         return self._organisations[name]
 
     def domain_id(self, name: str, errors: dict[str, list[str]], key: str) -> int | None:
@@ -302,9 +309,12 @@ def import_roster(actor, rows: Sequence[RosterRow], *, dry_run: bool, strict: bo
             report.problems.append(RowProblem(row.number, _text(row.values, "name"), _reasons(errors)))
     if dry_run or report.refused:
         return report
-    # Given certificate numbers first: a generated one is then the next free number after them.
-    for item in sorted(planned, key=lambda item: item["certificate_no"] is None):
-        create_expert(actor, item.pop("data"), **item)
+    # create_expert flushes each expert itself, so the next row's checks see it;
+    # autoflush would only add a flush of the half-built record per query.
+    with db.session.no_autoflush:
+        # Given certificate numbers first: a generated one is then the next free number after them.
+        for item in sorted(planned, key=lambda item: item["certificate_no"] is None):
+            create_expert(actor, item.pop("data"), **item)
     report.imported = len(planned)
     if report.imported or report.problems:
         audit.record(actor, "expert.import", "expert_roster", None, rows=report.total, imported=report.imported,
