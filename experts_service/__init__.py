@@ -89,12 +89,13 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.accounts.api import blueprint as accounts_api
     from experts_service.panels.api import blueprints as panels_api
     from experts_service.panels.views import blueprint as panels_views
+    from experts_service.lifecycle.api import blueprints as lifecycle_api
 
     for blueprint in (main_views, accounts_views, roster_views, experts_views, reference_views, admin_views,
                       panels_views):
         app.register_blueprint(blueprint)
     api = app.extensions["smorest_api"]
-    for blueprint in (accounts_api, experts_api, *reference_api, *panels_api):
+    for blueprint in (accounts_api, experts_api, *reference_api, *panels_api, *lifecycle_api):
         # API CSRF is enforced in accounts.auth for cookie sessions only;
         # bearer-token clients carry no ambient credentials.
         csrf.exempt(blueprint)
@@ -105,6 +106,9 @@ def register_errors(app: Flask) -> None:
     from experts_service.core.errors import register_errors as register
 
     register(app)
+    from experts_service.lifecycle.boundary import install as install_refusals
+
+    install_refusals(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -8,6 +8,18 @@ from experts_service.experts.models import (  # noqa: F401
     Expert,
     UnavailablePeriod,
 )
+from experts_service.lifecycle.models import (  # noqa: F401
+    Application,
+    ApplicationDocument,
+    CalendarOverride,
+    ExpertExit,
+    Objection,
+    ProfileChangeRequest,
+    RenewalReview,
+    ReviewGroupMember,
+    ReviewVote,
+    StatusChange,
+)
 from experts_service.panels.models import (  # noqa: F401
     AvoidEntry,
     DecisionItem,

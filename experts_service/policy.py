@@ -77,6 +77,9 @@ RULES: tuple[Rule, ...] = (
     Rule("term_years", "intake", "聘期", 5, 1, 10, "年"),
     Rule("renewal_window_days", "intake", "聘期届满前开启续聘评审", 60, 1, 365, "天"),
     Rule("reapply_ban_years_integrity", "intake", "诚信原因退出后再申请禁止期", 5, 0, 50, "年"),
+    # Not numbers of DOMAIN.md: the review group's quorum and majority, set by the office.
+    Rule("review_min_votes", "intake", "专业评审最少有效票数", 3, 1, 99, "票"),
+    Rule("review_pass_share", "intake", "专业评审通过须同意票超过有效票的比例", "1/2", 0, 1),
     # Panels (论证)
     Rule("meeting_min_seats", "panels", "论证会最少人数（须为奇数）", 5, 1, 99, "人"),
     Rule("meeting_seats_must_be_odd", "panels", "论证会人数须为奇数", True),

@@ -52,7 +52,10 @@ def configure_login(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return None
         if request.method in BODY_METHODS and request.content_length and not request.is_json:
-            raise UnsupportedMediaType()
+            from experts_service.core.routing import UPLOAD_ENDPOINTS
+
+            if not (request.mimetype == "multipart/form-data" and request.endpoint in UPLOAD_ENDPOINTS):
+                raise UnsupportedMediaType()
         header = request.headers.get("Authorization", "")
         if header:
             from experts_service.accounts.operations import user_for_token

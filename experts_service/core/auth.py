@@ -83,6 +83,20 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "recommendation.run": {Role.TALENT_OFFICE: ALL},
     "recommendation.read": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
     "recommendation.replace": {Role.TALENT_OFFICE: ALL},
+    # Expert lifecycle (issue 5). Applications: departments recommend (单位推荐)
+    # for their own organisation; the talent office runs vetting; reviewers of
+    # the domain's review group vote; the public lodges objections without
+    # signing in (those endpoints are outside this table).
+    "application.create": {Role.TALENT_OFFICE: ALL, Role.DEPARTMENT: OWN},
+    "application.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.DEPARTMENT: OWN, Role.EXPERT: OWN},
+    "application.review": {Role.TALENT_OFFICE: ALL},
+    "application.vote": {Role.EXPERT: OWN},
+    "document.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.EXPERT: OWN},
+    "lifecycle.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "lifecycle.manage": {Role.TALENT_OFFICE: ALL},
+    "expert.self_service": {Role.TALENT_OFFICE: ALL, Role.EXPERT: OWN},
+    "calendar.read": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "calendar.manage": {Role.ADMIN: ALL},
 }
 
 

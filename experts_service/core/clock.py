@@ -1,4 +1,8 @@
-"""The service's notion of "now" and "today" (Asia/Shanghai calendar day)."""
+"""The service's notion of "now" and "today" (Asia/Shanghai calendar day).
+
+`CLOCK_NOW` in the app config (an aware datetime) pins the clock: tests
+step to a term end with it, and an operator can replay a missed day.
+"""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -15,7 +19,8 @@ def display_zone() -> ZoneInfo:
 
 
 def now() -> datetime:
-    return utcnow()
+    pinned = current_app.config.get("CLOCK_NOW") if has_app_context() else None
+    return pinned or utcnow()
 
 
 def today() -> date:

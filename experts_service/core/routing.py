@@ -31,5 +31,9 @@ class SafeJsonParser(FlaskParser):
             return self._handle_invalid_json_error(json.JSONDecodeError("nested too deeply", "", 0), req)
 
 
+# API endpoints that take a multipart upload instead of JSON (by endpoint name).
+UPLOAD_ENDPOINTS: set[str] = set()
+
+
 class ApiBlueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = SafeJsonParser()

@@ -8,15 +8,15 @@ added without a row here fails the suite.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Callable
 
 from experts_service.core.auth import PERMISSIONS, Role
 from tests.conftest import TEST_PASSWORD
 
-# Pseudo-permissions for the two endpoints outside the PERMISSIONS table.
-PUBLIC = "public"  # no sign-in needed: the sign-in endpoint itself
+# Pseudo-permissions for the endpoints outside the PERMISSIONS table.
+PUBLIC = "public"  # no sign-in needed: the sign-in endpoint, public notices and objections
 SIGNED_IN = "signed_in"  # any signed-in user, whatever the role
 
 
@@ -35,6 +35,8 @@ class Subjects:
     request_id: int = 0
     recommendation_id: int = 0
     recommendation_member_id: int = 0
+    # Lifecycle records by role in the test (see tests/lifecycle/subjects.py).
+    lifecycle: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class Operation:
     permission: str
     success_status: int
     body: Callable[[Subjects], dict] | None = None
+    # Path ids other than the shared ones (e.g. an application in a given stage).
+    path_ids: Callable[[Subjects], dict] | None = None
+    json_response: bool = True
+    files: Callable[[], dict] | None = None  # a multipart upload instead of a JSON body
 
     @property
     def label(self) -> str:
@@ -52,7 +58,8 @@ class Operation:
     def url(self, subjects: Subjects) -> str:
         ids = {"expert_id": subjects.expert_id, "organisation_id": subjects.organisation_id,
                "item_id": subjects.item_id, "request_id": subjects.request_id,
-               "recommendation_id": subjects.recommendation_id}
+               "recommendation_id": subjects.recommendation_id,
+               **(self.path_ids(subjects) if self.path_ids else {})}
         return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(ids[match.group(1)]), self.rule)
 
     def expected_status(self, role: Role | None) -> int:
@@ -64,6 +71,67 @@ class Operation:
             return self.success_status
         return 403
 
+
+def _app(key: str) -> Callable[[Subjects], dict]:
+    return lambda s: {"application_id": s.lifecycle[key]}
+
+
+def _ids(**keys: str) -> Callable[[Subjects], dict]:
+    return lambda s: {name: s.lifecycle[key] for name, key in keys.items()}
+
+
+LIFECYCLE_OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/api/v1/applications", "application.read", 200),
+    Operation("POST", "/api/v1/applications", "application.create", 201, lambda s: s.lifecycle["new_application"]),
+    Operation("GET", "/api/v1/applications/<id:application_id>", "application.read", 200, path_ids=_app("owned")),
+    Operation("POST", "/api/v1/applications/<id:application_id>/documents", "application.create", 201,
+              path_ids=_app("open"), files=lambda: {"file": ("证书.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")}),
+    Operation("POST", "/api/v1/applications/<id:application_id>/override", "application.review", 200,
+              lambda s: {"reason": "矩阵测试：特殊人才"}, path_ids=_app("failed")),
+    Operation("POST", "/api/v1/applications/<id:application_id>/decisions", "application.review", 200,
+              lambda s: {"action": "qualify"}, path_ids=_app("open")),
+    Operation("POST", "/api/v1/applications/<id:application_id>/votes", "application.vote", 201,
+              lambda s: {"vote": "approve", "comment": "矩阵测试：同意"}, path_ids=_app("voting")),
+    Operation("GET", "/api/v1/notices", PUBLIC, 200),
+    Operation("POST", "/api/v1/notices/<id:application_id>/objections", PUBLIC, 201,
+              lambda s: {"name": "李群众", "contact": "13800001111", "content": "矩阵测试异议"}, path_ids=_app("noticed")),
+    Operation("GET", "/api/v1/documents/<id:document_id>", "document.read", 200, path_ids=_ids(document_id="document"),
+              json_response=False),
+    Operation("POST", "/api/v1/objections/<id:objection_id>/resolution", "application.review", 200,
+              lambda s: {"outcome": "dismissed", "resolution": "矩阵测试：不成立"}, path_ids=_ids(objection_id="objection")),
+    Operation("POST", "/api/v1/experts/<id:expert_id>/status", "lifecycle.manage", 200,
+              lambda s: {"action": "suspend", "reason": "矩阵测试"}),
+    Operation("POST", "/api/v1/experts/<id:expert_id>/resignation", "expert.self_service", 200,
+              lambda s: {"reason": "矩阵测试：工作调动"}),
+    Operation("POST", "/api/v1/experts/<id:expert_id>/tier", "lifecycle.manage", 200,
+              lambda s: {"tier_id": s.lifecycle["core_tier"], "reason": "矩阵测试：晋级"}),
+    Operation("GET", "/api/v1/experts/<id:expert_id>/history", "expert.read", 200),
+    Operation("POST", "/api/v1/experts/<id:expert_id>/unavailable-periods", "expert.self_service", 201,
+              lambda s: {"starts_on": "2030-01-01", "ends_on": "2030-01-31", "reason": "出国访学"}),
+    Operation("DELETE", "/api/v1/unavailable-periods/<id:period_id>", "expert.self_service", 204,
+              path_ids=_ids(period_id="period")),
+    Operation("POST", "/api/v1/experts/<id:expert_id>/conflict-declarations", "expert.self_service", 201,
+              lambda s: {"kind": "organisation", "organisation_id": s.organisation_id, "relationship_note": "承担课题"}),
+    Operation("DELETE", "/api/v1/conflict-declarations/<id:declaration_id>", "expert.self_service", 204,
+              path_ids=_ids(declaration_id="declaration")),
+    Operation("POST", "/api/v1/experts/<id:expert_id>/change-requests", "expert.self_service", 201,
+              lambda s: {"title_name": "研究员"}),
+    Operation("GET", "/api/v1/change-requests", "lifecycle.read", 200),
+    Operation("POST", "/api/v1/change-requests/<id:change_id>/decision", "lifecycle.manage", 200,
+              lambda s: {"confirm": True}, path_ids=_ids(change_id="change")),
+    Operation("GET", "/api/v1/renewals", "lifecycle.read", 200),
+    Operation("POST", "/api/v1/renewals/<id:renewal_id>/decision", "lifecycle.manage", 200,
+              lambda s: {"renew": False, "reason": "矩阵测试"}, path_ids=_ids(renewal_id="renewal")),
+    Operation("POST", "/api/v1/review-groups/<id:domain_id>/members", "lifecycle.manage", 201,
+              lambda s: {"expert_id": s.expert_id}, path_ids=_ids(domain_id="other_domain")),
+    Operation("DELETE", "/api/v1/review-groups/<id:domain_id>/members/<id:expert_id>", "lifecycle.manage", 204,
+              path_ids=_ids(domain_id="group_domain")),
+    Operation("GET", "/api/v1/calendar-overrides", "calendar.read", 200),
+    Operation("POST", "/api/v1/calendar-overrides", "calendar.manage", 201,
+              lambda s: {"day": "2030-05-06", "is_workday": False, "note": "本市调休"}),
+    Operation("DELETE", "/api/v1/calendar-overrides/<id:override_id>", "calendar.manage", 204,
+              path_ids=_ids(override_id="override")),
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/experts", "expert.list", 200),
@@ -105,4 +173,6 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/recommendations/<id:recommendation_id>", "recommendation.read", 200),
     Operation("POST", "/api/v1/recommendations/<id:recommendation_id>/replacements", "recommendation.replace", 201,
               lambda s: {"remove_expert_id": s.recommendation_member_id, "reason": "矩阵测试：时间冲突"}),
+    # Expert lifecycle (issue 5).
+    *LIFECYCLE_OPERATIONS,
 )

@@ -13,7 +13,14 @@ import pytest
 
 from experts_service.core.auth import PERMISSIONS, Role
 from tests.api.helpers import assert_error, database_state
-from tests.api.operation_table import OPERATIONS, PUBLIC, SIGNED_IN, Subjects
+from tests.api.operation_table import (
+    LIFECYCLE_OPERATIONS,
+    OPERATIONS,
+    PUBLIC,
+    SIGNED_IN,
+    Subjects,
+)
+from tests.lifecycle.subjects import lifecycle_subjects
 
 ROLES: tuple[Role | None, ...] = (*Role, None)
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden"}
@@ -49,12 +56,15 @@ def test_operation_as_role(operation, role, http, factory, sign_in):
         organisation_id=own_organisation.id,
         username=username,
         new_expert_payload=factory.expert_payload(name="李娜"),
+        lifecycle=lifecycle_subjects(factory, own_organisation, own_expert) if operation in LIFECYCLE_OPERATIONS else {},
         **panels,
     )
     body = operation.body(subjects) if operation.body else None
+    url = operation.url(subjects)
+    files = operation.files() if operation.files else None
     before = database_state()
 
-    response = http.request(operation.method, operation.url(subjects), json=body, headers=auth)
+    response = http.request(operation.method, url, json=body, files=files, headers=auth)
 
     expected = operation.expected_status(role)
     after = database_state()
@@ -65,6 +75,8 @@ def test_operation_as_role(operation, role, http, factory, sign_in):
     assert response.status_code == expected, response.text[:600]
     if expected == 204:
         assert response.content == b""
+    elif not operation.json_response:
+        assert response.content
     else:
         assert isinstance(response.json(), (dict, list))
     if operation.method == "GET":
