@@ -50,6 +50,18 @@ GET_PAGES = {
     "/recommendations/{other_recommendation}": {"talent_office": 200, "auditor": 200},
     # The draw proof is public: anyone, signed in or not.
     "/draws/{own_draw}": {role: 200 for role in (*ROLES, "anonymous")},
+    # Expert lifecycle (issue 5): the application form and the notices are public.
+    "/apply": {role: 200 for role in (*ROLES, "anonymous")},
+    "/notices": {role: 200 for role in (*ROLES, "anonymous")},
+    "/applications": {"talent_office": 200, "auditor": 200, "department": 200, "expert": 200},
+    "/applications/new": {"talent_office": 200, "department": 200},
+    "/applications/{own_application}": {"talent_office": 200, "auditor": 200, "department": 200, "expert": 200},
+    "/documents/{own_document}": {"talent_office": 200, "auditor": 200, "expert": 200},
+    "/experts/{own_expert}/lifecycle": {"talent_office": 200, "auditor": 200, "expert": 200},
+    "/experts/{other_expert}/lifecycle": {"talent_office": 200, "auditor": 200},
+    "/lifecycle/renewals": {"talent_office": 200, "auditor": 200},
+    "/lifecycle/review-groups": {"talent_office": 200, "auditor": 200},
+    "/admin/calendar": {"admin": 200, "talent_office": 200, "auditor": 200},
 }
 POST_ACTIONS = {
     "/experts/{own_expert}/reveal": {"talent_office": 200, "auditor": 200, "expert": 200},
@@ -63,6 +75,12 @@ POST_ACTIONS = {
     # Without a method the run is refused with a message on the request page.
     "/panel-requests/{own_request}/run": {"talent_office": 302},
     "/recommendations/{own_recommendation}/replace": {"talent_office": 422},
+    # Lifecycle actions without their fields: refused with a message on the page they came from.
+    "/applications/{own_application}/decide": {"talent_office": 302},
+    "/objections/{own_objection}/resolve": {"talent_office": 302},
+    "/lifecycle/changes/{own_change}/decide": {"talent_office": 302},
+    "/experts/{own_expert}/lifecycle/resign": {"talent_office": 302, "expert": 302},
+    "/experts/{other_expert}/lifecycle/resign": {"talent_office": 302},
 }
 PANEL_KEYS = ("own_item", "other_item", "own_request", "other_request", "own_recommendation",
               "other_recommendation", "own_draw")
@@ -119,7 +137,20 @@ def draw_world(factory, world):
     return {"own_draw": own.run(request, "random_draw").id}
 
 
+LIFECYCLE_KEYS = ("own_application", "own_document", "own_objection", "own_change")
+
+
+@pytest.fixture
+def lifecycle_world(world):
+    """A past application of the own expert, recommended by the own department, with a document and an objection."""
+    from tests.lifecycle.subjects import page_subjects
+
+    return page_subjects(world)
+
+
 def _with_panels(request, world, path):
+    if any("{" + key + "}" in path for key in LIFECYCLE_KEYS):
+        return {**world, **request.getfixturevalue("lifecycle_world")}
     if "{own_draw}" in path:
         return {**world, **request.getfixturevalue("draw_world")}
     if any("{" + key + "}" in path for key in PANEL_KEYS):

@@ -25,11 +25,15 @@ NAVIGATION = (
     NavItem("新增专家", "experts.create", "expert.create"),
     NavItem("我的信息", "experts.mine", roles=("expert",)),
     NavItem("决策事项", "panels.items", "item.read"),
+    NavItem("入库申请", "lifecycle.applications", "application.read"),
+    NavItem("续聘与变更", "lifecycle.renewals", "lifecycle.read"),
+    NavItem("评审组", "lifecycle.review_groups", "lifecycle.read"),
     NavItem("本单位", "reference.my_organisation", roles=("department",)),
     NavItem("单位", "reference.organisations", "organisation.create"),
     NavItem("领域与层次", "reference.taxonomy", "domain.manage"),
     NavItem("用户管理", "admin.users", "user.manage"),
     NavItem("规则设置", "admin.policy", "policy.read"),
+    NavItem("工作日历", "lifecycle.calendar", "calendar.read"),
     NavItem("审计日志", "admin.audit_log", "audit.read"),
 )
 
