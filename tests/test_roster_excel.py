@@ -615,3 +615,29 @@ def test_other_roles_can_neither_import_nor_export(app, client, login_as, role):
     response = client.post("/experts/roster/check", data={"csrf_token": token, "file": (
         io.BytesIO(workbook_bytes([good_row(0)])), "a.xlsx")}, content_type="multipart/form-data")
     assert response.status_code == 403
+
+
+def test_odd_cells_are_reported_never_raised(app, factory, talent_office_user):
+    """Whatever a spreadsheet holds, a row is refused with a reason, not an exception."""
+    factory.organisation("江南大学", aliases=["江大"])
+    rows = [good_row(i) for i in range(0, 32, 4)]  # every 4th: 江南大学 or its alias
+    rows[0]["聘期开始"], rows[0]["聘期结束"] = "9998-01-01", "9999-12-31"  # would overflow adding a term
+    rows[1]["身份证号"] = 3.30102197506150e17  # typed as a number, Excel keeps 15 digits
+    rows[2]["姓名"] = "张伟2"
+    rows[3]["个人简介"] = "长" * 6000
+    rows[4]["人大代表"] = "也许"
+    rows[5]["职称级别"] = "教授"
+    rows[6]["从业年限"] = "二十"
+    rows[7]["手机"] = datetime(2024, 1, 1)
+    report = import_roster(talent_office_user, read(workbook_bytes(rows), app), dry_run=True, strict=False)
+    shown = reported(report)
+    assert shown == {
+        2: ["聘期开始：聘期开始日期不能晚于今天"],
+        3: ["身份证号：身份证号校验码错误"],
+        4: ["姓名：姓名为 2–40 个汉字或字母"],
+        5: ["个人简介：长度须在 0–5000 字之间"],
+        6: ["人大代表：“也许”无效，须为 是、否 之一"],
+        7: ["职称级别：“教授”无效，须为 正高、副高、中级、其他 之一"],
+        8: ["从业年限：须为整数"],
+        9: ["手机：手机号应为 11 位数字，以 1 开头"],
+    }

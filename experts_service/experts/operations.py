@@ -195,6 +195,7 @@ def _check_term(start: date, end: date, term_years: int, errors: dict[str, list[
     """An entered expert is serving now, within one term of the policy's length."""
     if start > today():
         errors.setdefault("term_start", []).append("聘期开始日期不能晚于今天")
+        return  # (and a far-future start would overflow the year below)
     if end <= start:
         errors.setdefault("term_end", []).append("聘期结束日期须晚于开始日期")
     elif end > _add_years(start, term_years):
