@@ -66,7 +66,6 @@ from experts_service.lifecycle.models import (
 )
 from experts_service.lifecycle.states import require_stage, require_status
 from experts_service.lifecycle.workdays import add_working_days
-from experts_service.panels.models import EmploymentRecord
 from experts_service.policy import current_policy
 from experts_service.reference.models import Domain, Organisation, Tier
 
@@ -860,17 +859,12 @@ def decide_change(actor, request_id: int, confirm: bool, reason: str = "") -> Pr
     expert = request.expert
     text = reason.strip() if confirm else _required_reason(reason, label="不予确认的理由")
     if confirm:
-        old_employer_id = expert.employer_id
+        # A new employer: panels.models records the former one as employment
+        # history on flush, for the cooling-off rule.
         try:
             update_expert(actor, expert, dict(request.requested))
         except NothingChanged:
             pass  # already as requested (the office edited it meanwhile)
-        if expert.employer_id != old_employer_id:
-            # The former employer keeps counting for conflicts during the cooling period.
-            started = expert.appointments[0].term_start if expert.appointments else expert.created_at.date()
-            day = today()
-            db.session.add(EmploymentRecord(expert_id=expert.id, organisation_id=old_employer_id,
-                                            started_on=min(started, day), ended_on=day, note="变更工作单位"))
     request.status = ChangeStatus.CONFIRMED if confirm else ChangeStatus.DECLINED
     request.decided_by_id = actor.id
     request.decided_at = now()
