@@ -80,6 +80,7 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.accounts.views import blueprint as accounts_views
     from experts_service.admin.views import blueprint as admin_views
     from experts_service.experts.api import blueprint as experts_api
+    from experts_service.experts.roster_api import blueprint as roster_api
     from experts_service.experts.views import blueprint as experts_views
     from experts_service.experts.roster_views import blueprint as roster_views
     from experts_service.extensions import csrf
@@ -96,7 +97,7 @@ def register_blueprints(app: Flask) -> None:
                       panels_views, lifecycle_views):
         app.register_blueprint(blueprint)
     api = app.extensions["smorest_api"]
-    for blueprint in (accounts_api, experts_api, *reference_api, *panels_api, *lifecycle_api):
+    for blueprint in (accounts_api, roster_api, experts_api, *reference_api, *panels_api, *lifecycle_api):
         # API CSRF is enforced in accounts.auth for cookie sessions only;
         # bearer-token clients carry no ambient credentials.
         csrf.exempt(blueprint)

@@ -641,3 +641,63 @@ def test_odd_cells_are_reported_never_raised(app, factory, talent_office_user):
         8: ["从业年限：须为整数"],
         9: ["手机：手机号应为 11 位数字，以 1 开头"],
     }
+
+
+# ---------------------------------------------------------------- API
+
+
+def bearer(client, user) -> dict[str, str]:
+    from tests.conftest import TEST_PASSWORD
+
+    response = client.post("/api/v1/auth/token", json={"username": user.username, "password": TEST_PASSWORD})
+    assert response.status_code == 201
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def api_upload(client, headers, content: bytes, **options):
+    data = {"file": (io.BytesIO(content), "名册.xlsx"), **{key: str(value).lower() for key, value in options.items()}}
+    return client.post("/api/v1/experts/roster/imports", data=data, headers=headers,
+                       content_type="multipart/form-data")
+
+
+def test_api_dry_run_by_default_then_import(app, client, factory, talent_office_user):
+    headers = bearer(client, talent_office_user)
+    rows, expected = small_roster(factory)
+    before = counts()
+    checked = api_upload(client, headers, workbook_bytes(rows))
+    assert checked.status_code == 200, checked.get_data(as_text=True)
+    body = checked.get_json()
+    assert (body["dry_run"], body["total"], body["valid"], body["importable"], body["imported"]) == (True, 40, 37, 37, 0)
+    assert {p["row"]: p["reasons"] for p in body["problems"]} == {row: [reason] for row, reason in expected.items()}
+    db.session.expire_all()
+    assert counts() == before  # a dry run writes nothing
+
+    strict = api_upload(client, headers, workbook_bytes(rows), dry_run=False, strict=True).get_json()
+    assert (strict["refused"], strict["imported"]) == (True, 0)
+    db.session.expire_all()
+    assert counts()["Expert"] == before["Expert"]
+
+    done = api_upload(client, headers, workbook_bytes(rows), dry_run=False).get_json()
+    assert (done["dry_run"], done["imported"], len(done["problems"])) == (False, 37, 3)
+    db.session.expire_all()
+    assert counts()["Expert"] == before["Expert"] + 37
+
+
+def test_api_refuses_a_corrupt_file_with_the_error_envelope(app, client, talent_office_user):
+    response = api_upload(client, bearer(client, talent_office_user), b"PK\x03\x04 not a workbook")
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error" and "不是有效的 Excel 文件" in error["fields"]["file"][0]
+
+
+def test_api_template_and_export(app, client, pool, factory):
+    auditor = factory.user("auditor")
+    headers = bearer(client, auditor)
+    assert client.get("/api/v1/experts/roster/template", headers=headers).status_code == 403
+    masked = exported(client.post("/api/v1/experts/roster/export", json={"tier_id": factory.tier_id("chief")},
+                                  headers=headers))
+    assert [(row["姓名"], row["身份证号"]) for row in masked] == [("张伟", pool[0].id_number_masked)]
+    full = exported(client.post("/api/v1/experts/roster/export", json={"full_pii": True}, headers=headers))
+    from experts_service.core.crypto import decrypt_pii
+
+    assert {row["身份证号"] for row in full} == {decrypt_pii(e.id_number_enc) for e in pool}

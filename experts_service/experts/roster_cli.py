@@ -5,17 +5,17 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from experts_service.core.errors import ServiceError
 from experts_service.core.transaction import commit
 from experts_service.experts.operations import ExpertFilters
-from experts_service.experts.roster_excel import RosterFileError, read_roster
+from experts_service.experts.roster_excel import RosterFileError
 from experts_service.experts.roster_import import (
     ImportReport,
     export_roster,
     import_roster,
+    read_upload,
 )
 
 experts_group = AppGroup("experts", help="专家名册（Excel）导入与导出。")
@@ -34,14 +34,9 @@ def _print_report(report: ImportReport) -> None:
 @click.option("--strict", is_flag=True, help="有任何错误行则全部不导入")
 def import_command(path: Path, dry_run: bool, strict: bool) -> None:
     """导入专家名册（.xlsx）：逐行检查，导入全部有效行；退出码 1 表示有行未导入。"""
-    config = current_app.config
     try:
         with path.open("rb") as handle:
-            data = handle.read(config["ROSTER_MAX_BYTES"] + 1)
-        if len(data) > config["ROSTER_MAX_BYTES"]:
-            raise RosterFileError(f"文件超过 {config['ROSTER_MAX_BYTES']} 字节上限（ROSTER_MAX_BYTES）")
-        rows = read_roster(data, max_rows=config["ROSTER_MAX_ROWS"],
-                           max_unpacked_bytes=config["ROSTER_MAX_UNPACKED_BYTES"])
+            rows = read_upload(handle)
         report = import_roster(None, rows, dry_run=dry_run, strict=strict)
         if not dry_run:
             commit()

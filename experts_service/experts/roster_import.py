@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
+from flask import current_app, request
 from sqlalchemy.orm import selectinload
 
 from experts_service.core import audit
@@ -39,6 +40,8 @@ from experts_service.experts.roster_excel import (
     NO,
     YES,
     RosterRow,
+    open_roster_stream,
+    read_roster,
     template_workbook,
     write_roster,
 )
@@ -61,6 +64,8 @@ FIELD_COLUMNS = {"employer_id": "employer", "primary_domain_id": "primary_domain
 # The service numbers certificates itself in this form (operations._next_certificate_no).
 GENERATED_CERTIFICATE_PREFIX = "JCZX-"
 GENERATED_CERTIFICATE = re.compile(r"JCZX-\d{4}-\d{5}")
+# Room for the multipart envelope and the other form fields around an uploaded file.
+UPLOAD_ENVELOPE_BYTES = 64 * 1024
 # Rejected row numbers kept in the audit entry (numbers only, never contents).
 AUDIT_MAX_ROW_NUMBERS = 500
 
@@ -92,6 +97,18 @@ class ImportReport:
     @property
     def importable(self) -> int:
         return 0 if self.refused else self.valid
+
+
+def read_upload(stream: BinaryIO) -> list[RosterRow]:
+    """Rows of an uploaded or opened file, within the configured limits; RosterFileError otherwise."""
+    config = current_app.config
+    data = open_roster_stream(stream, config["ROSTER_MAX_BYTES"])
+    return read_roster(data, max_rows=config["ROSTER_MAX_ROWS"], max_unpacked_bytes=config["ROSTER_MAX_UNPACKED_BYTES"])
+
+
+def allow_roster_upload() -> None:
+    """Raise this request's body limit from MAX_CONTENT_LENGTH to the roster's, before the body is parsed."""
+    request.max_content_length = current_app.config["ROSTER_MAX_BYTES"] + UPLOAD_ENVELOPE_BYTES
 
 
 class _Lookups:

@@ -23,15 +23,12 @@ from experts_service.core.crypto import decrypt_pii, encrypt_pii
 from experts_service.core.forms import CsrfOnlyForm, load_or_errors
 from experts_service.core.transaction import commit
 from experts_service.experts.operations import ExpertFilters
-from experts_service.experts.roster_excel import (
-    XLSX_MIMETYPE,
-    RosterFileError,
-    open_roster_stream,
-    read_roster,
-)
+from experts_service.experts.roster_excel import XLSX_MIMETYPE, RosterFileError
 from experts_service.experts.roster_import import (
+    allow_roster_upload,
     export_roster,
     import_roster,
+    read_upload,
     roster_template,
 )
 from experts_service.experts.schemas import ExpertListQuerySchema
@@ -43,8 +40,6 @@ STAGING_DIR = "roster-uploads"
 STAGED_SECONDS = 24 * 3600
 SESSION_KEY = "roster_upload"
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32}")
-# Room for the multipart envelope and the other form fields around the file.
-FORM_OVERHEAD_BYTES = 64 * 1024
 ALLOWED_SUFFIX = ".xlsx"
 
 
@@ -72,11 +67,6 @@ def _staged_path(token: str | None) -> Path | None:
         return None
     path = _folder() / f"{token}.enc"
     return path if path.exists() else None
-
-
-def _read(data: bytes):
-    config = current_app.config
-    return read_roster(data, max_rows=config["ROSTER_MAX_ROWS"], max_unpacked_bytes=config["ROSTER_MAX_UNPACKED_BYTES"])
 
 
 def _page(status: int = 200, **context):
@@ -109,7 +99,7 @@ def template():
 def check():
     """Upload and dry run: report every bad row, write nothing but the staged file."""
     max_bytes = current_app.config["ROSTER_MAX_BYTES"]
-    request.max_content_length = max_bytes + FORM_OVERHEAD_BYTES
+    allow_roster_upload()
     try:
         upload = request.files.get("file")
         valid_form = CsrfOnlyForm().validate_on_submit()
@@ -123,12 +113,12 @@ def check():
     if not upload.filename.lower().endswith(ALLOWED_SUFFIX):
         return _page(422, file_error="仅支持 .xlsx 格式（Excel 2007 及以上）；旧版 .xls 请在 Excel 中另存为 .xlsx", strict=strict)
     try:
-        data = open_roster_stream(upload.stream, max_bytes)
-        rows = _read(data)
+        rows = read_upload(upload.stream)
     except RosterFileError as error:
         return _page(422, file_error=str(error), strict=strict)
     report = import_roster(current_user, rows, dry_run=True, strict=strict)
-    token = _stage(data) if report.importable else None
+    upload.stream.seek(0)
+    token = _stage(upload.stream.read()) if report.importable else None
     session[SESSION_KEY] = token
     return _page(report=report, token=token, strict=strict)
 
@@ -144,7 +134,7 @@ def confirm():
         return _page(400, file_error="待导入的文件已失效或已导入，请重新上传")
     strict = request.form.get("strict") == "on"
     try:
-        rows = _read(base64.b64decode(decrypt_pii(path.read_text())))
+        rows = read_upload(io.BytesIO(base64.b64decode(decrypt_pii(path.read_text()))))
     except RosterFileError as error:  # the file passed the dry run; this would be a changed setting
         return _page(422, file_error=str(error), strict=strict)
     report = import_roster(current_user, rows, dry_run=False, strict=strict)

@@ -169,3 +169,33 @@ class RosterRowSchema(ExpertInputSchema):
     term_start = fields.Date(required=True)
     term_end = fields.Date(required=True)
     certificate_no = Text(40, allow_none=True)
+
+
+class RosterImportOptionsSchema(StrictSchema):
+    """Form fields sent with a roster upload (multipart)."""
+
+    dry_run = fields.Boolean(load_default=True, metadata={"description": "只检查不导入（默认）；false 时导入有效行"})
+    strict = fields.Boolean(load_default=False, metadata={"description": "有任何错误行则全部不导入"})
+
+
+class RosterProblemSchema(ma.Schema):
+    row = fields.Integer(metadata={"description": "Excel 中的行号"})
+    name = fields.String()
+    reasons = fields.List(fields.String())
+
+
+class RosterReportSchema(ma.Schema):
+    total = fields.Integer()
+    valid = fields.Integer()
+    importable = fields.Integer()
+    imported = fields.Integer()
+    refused = fields.Boolean(metadata={"description": "严格模式下因错误行而全部未导入"})
+    dry_run = fields.Boolean()
+    strict = fields.Boolean()
+    problems = fields.List(fields.Nested(RosterProblemSchema))
+
+
+class RosterExportSchema(ExpertListQuerySchema):
+    """The list's filters (every page is exported) and whether to include full personal data."""
+
+    full_pii = fields.Boolean(load_default=False)

@@ -133,6 +133,24 @@ LIFECYCLE_OPERATIONS: tuple[Operation, ...] = (
               path_ids=_ids(override_id="override")),
 )
 
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _roster_with_a_bad_row() -> bytes:
+    import io
+
+    import openpyxl
+
+    from experts_service.experts.roster_excel import COLUMNS
+
+    workbook = openpyxl.Workbook()
+    workbook.active.append([column.header for column in COLUMNS])
+    workbook.active.append(["矩阵测试"])  # a name and nothing else
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/experts", "expert.list", 200),
     Operation("POST", "/api/v1/experts", "expert.create", 201, lambda s: s.new_expert_payload),
@@ -140,6 +158,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("PATCH", "/api/v1/experts/<id:expert_id>", "expert.update", 200,
               lambda s: {"bio": "矩阵测试写入的简介。"}),
     Operation("POST", "/api/v1/experts/<id:expert_id>/personal-data", "expert.reveal_pii", 200),
+    # The Excel roster: an import (not a dry run) of a file whose one row is refused, audited with its counts.
+    Operation("GET", "/api/v1/experts/roster/template", "expert.import", 200, json_response=False),
+    Operation("POST", "/api/v1/experts/roster/imports", "expert.import", 200,
+              files=lambda: {"file": ("名册.xlsx", _roster_with_a_bad_row(), _XLSX), "dry_run": (None, "false")}),
+    Operation("POST", "/api/v1/experts/roster/export", "expert.export", 200, lambda s: {"q": "李"},
+              json_response=False),
     Operation("GET", "/api/v1/organisations", "organisation.list", 200),
     Operation("POST", "/api/v1/organisations", "organisation.create", 201,
               lambda s: {"name": "矩阵测试大学", "type": "university"}),
