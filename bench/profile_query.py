@@ -4,18 +4,17 @@
     python -m bench.run --sizes 100000 --systems ours --keep-index /tmp/bench-index
     python -m bench.profile_query /tmp/bench-index/ours-100000 --queries 100
 
-1. Phases of search.query.search (two stages), timed one by one with the
-   module's own pieces: query analysis (query_terms), stage-1 term selection
-   (select_stage1_terms, i.e. doc_frequency look-ups), stage-1 Whoosh
-   matching (searcher.search), stage-2 stored-field loading and rescoring
-   (Scorer), highlighting. The sum is checked against the real search().
+1. Phases of search.query.search, timed one by one by calling the
+   functions search() itself is made of: query analysis (query_terms),
+   opening the searcher, stage 1 (candidate_docnums), stage 2 (rescore:
+   stored fields, profile and achievement scores), ranking with
+   normalisation and highlights (ranked_hits). The sum is checked against
+   the real search().
 2. cProfile of the real search() (top functions by own and cumulative time).
 3. With --recommendations N: cProfile of N full recommendations
    (bench.recommendation), to see which matcher step dominates.
 
 The index is only read. Decision items are those of bench.run (same seed).
-The phase split mirrors search.query.search as of this writing; if the
-"real search()" line drifts from "sum of the phases", the module changed.
 """
 from __future__ import annotations
 
@@ -45,8 +44,6 @@ def _ms(seconds: list[float]) -> dict:
 
 
 def phase_timings(ix, items: list[dict]) -> dict:
-    from whoosh.query import Or, Term
-
     from search import query as q
 
     phases = defaultdict(list)
@@ -59,44 +56,24 @@ def phase_timings(ix, items: list[dict]) -> dict:
         shape["distinct query terms"].append(sum(len(v) for v in terms.values()))
 
         started = time.perf_counter()
-        weighting = q.PowerIdfBM25F(idf_power=q.IDF_POWER, B=q.BM25_B, K1=q.BM25_K1)
-        searcher = ix.searcher(weighting=weighting)
+        searcher = q.open_searcher(ix)
         phases["open searcher"].append(time.perf_counter() - started)
 
         started = time.perf_counter()
-        selected = q.select_stage1_terms(searcher, terms)
-        phases["stage 1: term selection (doc_frequency)"].append(time.perf_counter() - started)
-        shape["stage-1 terms"].append(len(selected))
-        shape["stage-1 postings walked"].append(sum(searcher.doc_frequency(f, t) for f, t in selected))
+        docnums = q.candidate_docnums(searcher, terms)
+        phases["stage 1: candidates (term selection + Whoosh matching)"].append(time.perf_counter() - started)
+        shape["stage-1 candidates"].append(len(docnums))
 
         started = time.perf_counter()
-        results = searcher.search(Or([Term(f, t, boost=q.FIELD_WEIGHTS[f]) for f, t in selected]),
-                                  limit=q.STAGE1_CANDIDATES)
-        phases["stage 1: Whoosh matching (searcher.search)"].append(time.perf_counter() - started)
-        shape["stage-1 candidates"].append(len(results.top_n))
-
-        scorer = q.Scorer(searcher)
-        stored_seconds = rescore_seconds = 0.0
-        rescored = []
-        for _score, docnum in results.top_n:
-            begun = time.perf_counter()
-            stored = searcher.stored_fields(docnum)
-            middle = time.perf_counter()
-            score, matched = scorer.score(docnum, stored, terms)
-            rescore_seconds += time.perf_counter() - middle
-            stored_seconds += middle - begun
-            if score > 0:
-                rescored.append((score, stored, matched))
+        scored = q.rescore(searcher, docnums, terms)
+        pool_size = searcher.doc_count()
+        phases["stage 2: stored fields + profile and achievement scoring"].append(time.perf_counter() - started)
         searcher.close()
-        phases["stage 2: stored fields"].append(stored_seconds)
-        phases["stage 2: rescoring"].append(rescore_seconds)
 
         started = time.perf_counter()
-        rescored.sort(key=lambda row: (-row[0], int(row[1]["expert_id"])))
-        for _score, stored, matched in rescored[:RESULT_LIMIT]:
-            q.highlight(stored, tuple(dict.fromkeys(matched)))
-        phases["highlight"].append(time.perf_counter() - started)
-        shape["hits"].append(len(rescored[:RESULT_LIMIT]))
+        hits = q.ranked_hits(scored, pool_size, RESULT_LIMIT)
+        phases["ranking, normalisation, highlights"].append(time.perf_counter() - started)
+        shape["hits"].append(len(hits))
         phases["sum of the phases"].append(time.perf_counter() - total_started)
 
     real = []

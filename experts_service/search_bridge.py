@@ -23,6 +23,8 @@ class TextHit:
     expert_id: int
     score: float
     raw_score: float
+    standard_score: float
+    standard_floor: float
     matched_terms: tuple[str, ...]
     highlights: dict[str, str]
 
@@ -174,7 +176,8 @@ def text_relevance(query_text: str, *, keywords: Sequence[str] = (), domains: Se
     hits = search_query.search(expert_index(app).open(), query_text, keywords, domains, limit=limit)
     allowed = None if candidate_ids is None else set(candidate_ids)
     return {
-        hit.expert_id: TextHit(hit.expert_id, hit.score, hit.raw_score, hit.matched_terms, hit.highlights)
+        hit.expert_id: TextHit(hit.expert_id, hit.score, hit.raw_score, hit.standard_score, hit.standard_floor,
+                               hit.matched_terms, hit.highlights)
         for hit in hits if allowed is None or hit.expert_id in allowed
     }
 

@@ -193,10 +193,12 @@ def eval_command(dataset: Path, split: str, out_path: Path) -> None:
                     began = time.perf_counter()
                     hits = text_relevance(item["text"], domains=item["domains"], limit=limit)
                     latencies.append(time.perf_counter() - began)
-                    scores = {mapping[expert_id]: round(hit.score, 6) for expert_id, hit in hits.items()}
+                    # Standard scores: one expert's scores for different items are compared.
+                    scores = {mapping[expert_id]: round(hit.standard_score, 6) for expert_id, hit in hits.items()}
                     if item["rated"] is not None:
-                        # Every rated pair gets a score: no match at all is the lowest relevance.
-                        scores = {key: scores.get(key, 0.0) for key in item["rated"]}
+                        # Every rated pair gets a score: no match at all is this query's floor.
+                        floor = round(next(iter(hits.values())).standard_floor, 6) if hits else 0.0
+                        scores = {key: scores.get(key, floor) for key in item["rated"]}
                     out.write(json.dumps({"query_id": item["query_id"], "scores": scores}, ensure_ascii=False) + "\n")
             from experts_service.extensions import db
 

@@ -5,20 +5,26 @@ rarest first while their summed posting-list lengths stay within
 STAGE1_MAX_POSTINGS (at most STAGE1_MAX_TERMS, at least one term), collects
 the top STAGE1_CANDIDATES experts. The bound is absolute, so query cost stays
 flat as the pool grows; common terms (研究) never have their long posting
-lists walked.
+lists walked. A pool no larger than STAGE1_CANDIDATES is rescored in full.
 
 Stage 2: those candidates are rescored exactly with every query term,
 common ones and the item's domains included, from the token strings stored
-in the index and Whoosh's statistics: BM25 with idf raised to IDF_POWER
-(sharper preference for rare terms), low length normalisation, per-field
-weights. Scores are then normalised per query so the best hit is 1.0.
+in the index and Whoosh's document frequencies: BM25 with idf raised to
+TEXT_IDF_POWER (a sharper preference for rare terms), the self-declared part
+of the profile and each achievement scored apart (see Scorer).
 
-The parameters were tuned on the dev split of the zh_nssfc evaluation set
-(see README "Matching quality").
+Two normalisations per query: `score` divides by the best hit (1.0 at the
+top, what the matcher weighs against domain and tier); `standard_score` is
+standardised against the whole pool, so one expert's scores for different
+items can be compared.
+
+The parameters were tuned on the dev split of zh_nssfc and on
+en_goldstandard (see README "Matching quality").
 """
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +34,7 @@ from whoosh.scoring import BM25F
 
 from search.schema import SNIPPET_FIELDS, bigram_tokens, domain_token, word_tokens
 
+# Stage 1: which candidates (Whoosh's own BM25F over the indexed fields).
 FIELD_WEIGHTS = {"words": 0.7, "bigrams": 0.3, "domains": 2.5}
 BM25_K1 = 0.8
 BM25_B = 0.3
@@ -35,6 +42,15 @@ IDF_POWER = 1.5
 STAGE1_MAX_POSTINGS = 3000
 STAGE1_MAX_TERMS = 12
 STAGE1_CANDIDATES = 300
+# Stage 2: the exact score (see Scorer).
+TEXT_FIELD_WEIGHTS = {"words": 0.7, "bigrams": 0.3}
+TEXT_K1 = 1.6
+TEXT_B = 0.75
+TEXT_IDF_POWER = 2.5
+ABOUT_WEIGHT = 1.0
+DOMAIN_WEIGHT = 2.5
+ITEM_WEIGHT = 8.0
+ITEM_TOP_K = 8
 SNIPPET_RADIUS = 24
 MAX_SNIPPETS_PER_HIT = 3
 
@@ -55,6 +71,10 @@ class Hit:
     expert_id: int
     score: float
     raw_score: float
+    # (raw - pool mean) / pool spread: comparable across items (see ranked_hits).
+    standard_score: float
+    # The standard score an expert without any match would have in this query.
+    standard_floor: float
     matched_terms: tuple[str, ...]
     highlights: dict[str, str] = field(default_factory=dict)
 
@@ -89,68 +109,157 @@ def select_stage1_terms(searcher, terms: dict[str, list[str]]) -> list[tuple[str
 
 
 class Scorer:
-    """Stage-2 exact BM25 over one searcher's statistics."""
+    """Stage-2 exact scores over one searcher's statistics.
+
+    An expert's raw score has three parts:
+      ABOUT_WEIGHT  x BM25 of what the expert declares (keywords, title, bio)
+    + DOMAIN_WEIGHT x BM25 of the item's domains among the expert's domains
+    + ITEM_WEIGHT   x the sum of the best ITEM_TOP_K achievement scores / ITEM_TOP_K
+    Achievements are scored one by one, like short documents, so several
+    matching achievements count more than one, and one achievement that is
+    on the topic beats many that each mention a query word. Text lengths
+    are normalised against the average over the candidates being rescored.
+    """
 
     def __init__(self, searcher):
         self.searcher = searcher
-        self.average_length = {f: searcher.avg_field_length(f) or 1.0 for f in FIELD_WEIGHTS}
-        self._idf: dict[tuple[str, str], float] = {}
+        self.average_domains = searcher.avg_field_length("domains") or 1.0
+        self._base_idf: dict[tuple[str, str], float] = {}
+        self._stock = BM25F()
 
     def idf(self, field_name: str, term: str) -> float:
         key = (field_name, term)
-        if key not in self._idf:
-            self._idf[key] = self.searcher.idf(field_name, term)
-        return self._idf[key]
+        if key not in self._base_idf:
+            self._base_idf[key] = self._stock.idf(self.searcher, field_name, term) ** TEXT_IDF_POWER
+        return self._base_idf[key]
 
-    def score(self, docnum: int, stored: dict, terms: dict[str, list[str]]) -> tuple[float, list[str]]:
-        total, matched = 0.0, []
-        for field_name, weight in FIELD_WEIGHTS.items():
-            wanted = terms[field_name]
-            if not wanted:
-                continue
-            counts = Counter((stored.get(field_name) or "").split())
-            length = self.searcher.doc_field_length(docnum, field_name, 0) or 0
-            norm = BM25_K1 * ((1 - BM25_B) + BM25_B * length / self.average_length[field_name])
-            for term in wanted:
-                frequency = counts.get(term)
-                if frequency:
-                    total += weight * self.idf(field_name, term) * frequency * (BM25_K1 + 1) / (frequency + norm)
-                    if field_name != "bigrams":
-                        matched.append(term)
+    def bm25(self, field_name: str, wanted: list[str], tokens: list[str], average: float,
+             matched: list[str] | None = None) -> float:
+        if not tokens or not wanted:
+            return 0.0
+        norm = TEXT_K1 * ((1 - TEXT_B) + TEXT_B * len(tokens) / average)
+        counts = Counter(tokens)
+        total = 0.0
+        for term in wanted:
+            frequency = counts.get(term)
+            if frequency:
+                total += self.idf(field_name, term) * frequency * (TEXT_K1 + 1) / (frequency + norm)
+                if matched is not None and field_name != "bigrams":
+                    matched.append(term)
+        return total
+
+    def text_score(self, tokens: dict[str, list[str]], terms: dict[str, list[str]], averages: dict[str, float],
+                   matched: list[str] | None = None) -> float:
+        return sum(weight * self.bm25(f, terms[f], tokens[f], averages[f], matched)
+                   for f, weight in TEXT_FIELD_WEIGHTS.items())
+
+    def score(self, part: ProfileParts, terms: dict[str, list[str]], averages: dict[str, dict[str, float]]
+              ) -> tuple[float, list[str]]:
+        matched: list[str] = []
+        about = self.text_score(part.about, terms, averages["about"], matched)
+        domains = self.bm25("domains", terms["domains"], part.domains, self.average_domains, matched)
+        items = sorted((self.text_score(item, terms, averages["item"], matched) for item in part.items),
+                       reverse=True)[:ITEM_TOP_K]
+        total = ABOUT_WEIGHT * about + DOMAIN_WEIGHT * domains + ITEM_WEIGHT * sum(items) / ITEM_TOP_K
         return total, matched
+
+
+@dataclass(frozen=True)
+class ProfileParts:
+    """A candidate's stored tokens, split into the parts stage 2 scores."""
+
+    stored: dict
+    about: dict[str, list[str]]
+    items: list[dict[str, list[str]]]
+    domains: list[str]
+
+    @classmethod
+    def of(cls, stored: dict) -> ProfileParts:
+        about = {f: (stored.get(f"about_{f}") or "").split() for f in TEXT_FIELD_WEIGHTS}
+        lines = {f: (stored.get(f"item_{f}") or "").split("\n") for f in TEXT_FIELD_WEIGHTS}
+        count = max(len(v) for v in lines.values())
+        items = [{f: (lines[f][n] if n < len(lines[f]) else "").split() for f in TEXT_FIELD_WEIGHTS}
+                 for n in range(count)]
+        return cls(stored, about, items, (stored.get("domains") or "").split())
+
+
+def _average_lengths(parts: list[ProfileParts]) -> dict[str, dict[str, float]]:
+    def mean(lengths: list[int]) -> float:
+        lengths = [n for n in lengths if n]
+        return sum(lengths) / len(lengths) if lengths else 1.0
+
+    return {
+        "about": {f: mean([len(p.about[f]) for p in parts]) for f in TEXT_FIELD_WEIGHTS},
+        "item": {f: mean([len(i[f]) for p in parts for i in p.items]) for f in TEXT_FIELD_WEIGHTS},
+    }
+
+
+def open_searcher(ix):
+    return ix.searcher(weighting=PowerIdfBM25F(idf_power=IDF_POWER, B=BM25_B, K1=BM25_K1))
+
+
+def candidate_docnums(searcher, terms: dict[str, list[str]]) -> list[int]:
+    """Documents to rescore: every live document of a small index, else stage 1's top."""
+    if searcher.doc_count() <= STAGE1_CANDIDATES:
+        reader = searcher.reader()
+        return [docnum for docnum in range(searcher.doc_count_all()) if not reader.is_deleted(docnum)]
+    selected = select_stage1_terms(searcher, terms)
+    if not selected:
+        return []
+    stage1 = Or([Term(f, t, boost=FIELD_WEIGHTS[f]) for f, t in selected])
+    return [docnum for _score, docnum in searcher.search(stage1, limit=STAGE1_CANDIDATES).top_n]
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: float
+    stored: dict
+    matched: tuple[str, ...]
+
+
+def rescore(searcher, docnums: list[int], terms: dict[str, list[str]]) -> list[Scored]:
+    """Stage 2: exact scores of the candidates with every query term; those scoring 0 are dropped."""
+    scorer = Scorer(searcher)
+    parts = [ProfileParts.of(searcher.stored_fields(docnum)) for docnum in docnums]
+    averages = _average_lengths(parts)
+    scored = []
+    for part in parts:
+        score, matched = scorer.score(part, terms, averages)
+        if score > 0:
+            scored.append(Scored(score, part.stored, tuple(dict.fromkeys(matched))))
+    return scored
+
+
+def ranked_hits(scored: list[Scored], pool_size: int, limit: int) -> list[Hit]:
+    """Best first (ties to the lower id), normalised, with highlights for the first `limit`."""
+    if not scored:
+        return []
+    ordered = sorted(scored, key=lambda row: (-row.score, int(row.stored["expert_id"])))
+    top = ordered[0].score
+    # Standardised against the whole pool (experts not rescored count as 0),
+    # so one expert's scores for different items can be compared.
+    mean = sum(row.score for row in scored) / pool_size
+    spread = math.sqrt(max(sum(row.score ** 2 for row in scored) / pool_size - mean ** 2, 0.0)) or 1.0
+    return [
+        Hit(
+            expert_id=int(row.stored["expert_id"]),
+            score=row.score / top,
+            raw_score=row.score,
+            standard_score=(row.score - mean) / spread,
+            standard_floor=-mean / spread,
+            matched_terms=tuple(dict.fromkeys(t.replace("_", " ") for t in row.matched)),
+            highlights=highlight(row.stored, row.matched),
+        )
+        for row in ordered[:limit]
+    ]
 
 
 def search(ix, text: str, keywords=(), domains=(), limit: int = 1000) -> list[Hit]:
     terms = query_terms(text, keywords, domains)
-    weighting = PowerIdfBM25F(idf_power=IDF_POWER, B=BM25_B, K1=BM25_K1)
-    with ix.searcher(weighting=weighting) as searcher:
-        selected = select_stage1_terms(searcher, terms)
-        if not selected:
-            return []
-        stage1 = Or([Term(f, t, boost=FIELD_WEIGHTS[f]) for f, t in selected])
-        results = searcher.search(stage1, limit=STAGE1_CANDIDATES)
-        scorer = Scorer(searcher)
-        rescored = []
-        for _score, docnum in results.top_n:
-            stored = searcher.stored_fields(docnum)
-            score, matched = scorer.score(docnum, stored, terms)
-            if score > 0:
-                rescored.append((score, stored, matched))
-    rescored.sort(key=lambda row: (-row[0], int(row[1]["expert_id"])))
-    rescored = rescored[:limit]
-    if not rescored:
-        return []
-    top = rescored[0][0]
-    return [
-        Hit(
-            expert_id=int(stored["expert_id"]),
-            score=score / top,
-            raw_score=score,
-            matched_terms=tuple(dict.fromkeys(t.replace("_", " ") for t in matched)),
-            highlights=highlight(stored, tuple(dict.fromkeys(matched))),
-        )
-        for score, stored, matched in rescored
-    ]
+    with open_searcher(ix) as searcher:
+        scored = rescore(searcher, candidate_docnums(searcher, terms), terms)
+        pool_size = searcher.doc_count()
+    return ranked_hits(scored, pool_size, limit)
 
 
 def highlight(stored: dict, terms: tuple[str, ...]) -> dict[str, str]:

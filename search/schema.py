@@ -1,15 +1,19 @@
 """The Whoosh schema of an expert profile.
 
-One document per expert, three searchable fields holding pre-analysed
-tokens (space-separated, also stored so the second query stage can rescore
-candidates without walking posting lists):
+One document per expert. Indexed (for the first query stage and Whoosh's
+statistics), pre-analysed tokens, space-separated:
 - words:   jieba search-mode words of the whole profile (keywords, title,
            employer, bio, achievements); English lower-cased and stemmed.
-           The expert's own keywords are written twice: what an expert
-           declares counts more than a passing mention in a bio.
 - bigrams: CJK character bigrams of the same text; they match where jieba
            cuts the item and the profile differently.
 - domains: one exact token per domain name (and its first-level parent).
+Stored for the second stage, which scores two parts of a profile apart:
+- about_words, about_bigrams: what the expert declares about themselves
+  (keywords, written twice because a declared field counts more than a
+  passing mention, title, position, employer, bio);
+- item_words, item_bigrams: one line per achievement, so each is scored on
+  its own (an expert with one paper on the topic beats one whose many
+  papers each mention a query word once).
 The weights and BM25 parameters live in search/query.py.
 """
 from __future__ import annotations
@@ -53,9 +57,13 @@ def expert_schema() -> Schema:
     return Schema(
         expert_id=ID(stored=True, unique=True),
         version=NUMERIC(stored=True),
-        words=TEXT(analyzer=tokens, stored=True),
-        bigrams=TEXT(analyzer=tokens, stored=True),
+        words=TEXT(analyzer=tokens),
+        bigrams=TEXT(analyzer=tokens),
         domains=TEXT(analyzer=tokens, stored=True),
+        about_words=STORED,
+        about_bigrams=STORED,
+        item_words=STORED,
+        item_bigrams=STORED,
         name=STORED,
         keyword_text=STORED,
         domain_text=STORED,
@@ -70,15 +78,24 @@ def to_document(profile: dict) -> dict:
     keywords = "；".join(profile.get("keywords") or [])
     title = " ".join(filter(None, [profile.get("title"), profile.get("position"), profile.get("employer")]))
     bio = profile.get("bio") or ""
-    achievements = "\n".join(profile.get("achievements") or [])
-    text = "\n".join(filter(None, [keywords, keywords, title, bio, achievements]))
+    items = [item for item in (profile.get("achievements") or []) if item and item.strip()]
+    achievements = "\n".join(items)
+    about = "\n".join(filter(None, [keywords, keywords, title, bio]))
     domain_names = list(dict.fromkeys(profile.get("domains") or []))
+    # Each part is analysed once; the indexed fields are their concatenation.
+    about_words, about_bigrams = " ".join(word_tokens(about)), " ".join(bigram_tokens(about))
+    item_words = [" ".join(word_tokens(item)) for item in items]
+    item_bigrams = [" ".join(bigram_tokens(item)) for item in items]
     return {
         "expert_id": str(profile["expert_id"]),
         "version": int(profile.get("version") or 0),
-        "words": " ".join(word_tokens(text)),
-        "bigrams": " ".join(bigram_tokens(text)),
+        "words": " ".join(filter(None, [about_words, *item_words])),
+        "bigrams": " ".join(filter(None, [about_bigrams, *item_bigrams])),
         "domains": " ".join(domain_token(name) for name in domain_names if domain_token(name)),
+        "about_words": about_words,
+        "about_bigrams": about_bigrams,
+        "item_words": "\n".join(item_words),
+        "item_bigrams": "\n".join(item_bigrams),
         "name": profile.get("name", ""),
         "keyword_text": "、".join(profile.get("keywords") or []),
         "domain_text": "、".join(domain_names),

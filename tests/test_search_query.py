@@ -49,3 +49,39 @@ def test_scores_are_normalised_per_query(tmp_path):
         hits = search_query.search(index.open(), text)
         assert max(hit.score for hit in hits) == 1.0
         assert all(0 < hit.score <= 1.0 for hit in hits)
+
+
+def test_one_achievement_on_the_topic_beats_many_that_mention_a_word(tmp_path):
+    # Each achievement is scored on its own: five titles that each touch one
+    # query word do not add up to one title that is about the item.
+    scattered = ["城市交通拥堵成因调查", "碳排放核算方法比较", "绿色金融产品创新", "市场监管执法研究",
+                 "交易成本理论综述"]
+    index = _index(tmp_path, [
+        _profile(1, achievements=scattered),
+        _profile(2, achievements=["全国碳排放权交易市场配额分配机制研究", "企业年金制度"]),
+    ])
+    hits = search_query.search(index.open(), "碳排放权交易市场配额分配")
+    assert [hit.expert_id for hit in hits] == [2, 1]
+
+
+def test_a_small_pool_is_scored_in_full(tmp_path):
+    # Below the stage-1 candidate count every expert is rescored, common terms included.
+    profiles = [_profile(n, achievements=[f"第{n}项：区域经济研究"]) for n in range(1, 31)]
+    index = _index(tmp_path, profiles)
+    hits = search_query.search(index.open(), "区域经济")
+    assert sorted(hit.expert_id for hit in hits) == list(range(1, 31))
+
+
+def test_standard_scores_compare_one_expert_across_items(tmp_path):
+    index = _index(tmp_path, [
+        _profile(1, achievements=["Reviewer assignment with topic models", "Peer review bias"]),
+        _profile(2, achievements=["Protein folding kinetics"]),
+        _profile(3, achievements=["Graph neural networks for molecules"]),
+        _profile(4, achievements=["Topic models for scientific text"]),
+    ])
+    on_topic = {h.expert_id: h for h in search_query.search(index.open(), "assigning reviewers to papers by topic")}
+    off_topic = {h.expert_id: h for h in search_query.search(index.open(), "protein folding in molecules")}
+    assert all(hit.standard_score > hit.standard_floor for hit in on_topic.values())
+    assert 1 not in off_topic  # no shared word: expert 1 scores this query's floor
+    off_topic_floor = next(iter(off_topic.values())).standard_floor
+    assert on_topic[1].standard_score > 0 > off_topic_floor
