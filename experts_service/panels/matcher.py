@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
 
-# Bump when filters, ranking or composition change: stored records name it.
-MATCHER_VERSION = "matcher-v1"
+# Bump when filters, ranking or composition change, text relevance
+# (search/query.py) included: stored records name it.
+# v2: achievements scored one by one in text relevance.
+MATCHER_VERSION = "matcher-v2"
 
 # ---------------------------------------------------------------- ranking weights
 # An engineering choice, not a rule of DOMAIN.md, so they live here rather
