@@ -193,7 +193,7 @@ class RecommendationBench:
         domain_names = [target.name for target in rank_context.targets]
         hits = relevance(item["text"], item["keywords"], domain_names, len(profiles)) if qualified_ids else []
         evidence = {hit.expert_id: matcher.TextEvidence(float(hit.score), tuple(hit.matched_terms),
-                                                        dict(hit.highlights))
+                                                        hit.highlights)
                     for hit in hits if hit.expert_id in allowed}
         timing.text = time.perf_counter() - started
 

@@ -35,6 +35,9 @@ BUILDING_SUFFIX = ".building"
 WRITER_LOCK_TIMEOUT_SECONDS = 30.0
 WRITER_LOCK_POLL_SECONDS = 0.02
 REBUILD_BATCH = 2000
+# Segments stay separate files: Whoosh copies a compound segment's parts into
+# memory (BytesIO) every time a searcher opens it, a cost that grows with the pool.
+COMPOUND_SEGMENTS = False
 
 _process_write_lock = threading.Lock()
 
@@ -97,7 +100,8 @@ class ExpertIndex:
         upserts, deletes = list(upserts), list(deletes)
         with _process_write_lock:
             ix = whoosh_index.open_dir(str(directory))
-            writer = ix.writer(timeout=WRITER_LOCK_TIMEOUT_SECONDS, delay=WRITER_LOCK_POLL_SECONDS)
+            writer = ix.writer(timeout=WRITER_LOCK_TIMEOUT_SECONDS, delay=WRITER_LOCK_POLL_SECONDS,
+                               compound=COMPOUND_SEGMENTS)
             try:
                 for expert_id in deletes:
                     writer.delete_by_term("expert_id", str(expert_id))
@@ -138,7 +142,7 @@ class ExpertIndex:
             building = self.root / f"{name}{BUILDING_SUFFIX}"
             building.mkdir(parents=True)
             ix = whoosh_index.create_in(str(building), expert_schema())
-            writer = ix.writer(limitmb=256)
+            writer = ix.writer(limitmb=256, compound=COMPOUND_SEGMENTS)
             written = 0
             try:
                 for profile in profiles:

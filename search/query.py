@@ -27,6 +27,7 @@ import html
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from whoosh.query import Or, Term
@@ -76,7 +77,7 @@ class Hit:
     # The standard score an expert without any match would have in this query.
     standard_floor: float
     matched_terms: tuple[str, ...]
-    highlights: dict[str, str] = field(default_factory=dict)
+    highlights: Mapping[str, str] = field(default_factory=dict)
 
 
 def query_terms(text: str, keywords=(), domains=()) -> dict[str, list[str]]:
@@ -236,6 +237,9 @@ def ranked_hits(scored: list[Scored], pool_size: int, limit: int) -> list[Hit]:
         return []
     ordered = sorted(scored, key=lambda row: (-row.score, int(row.stored["expert_id"])))
     top = ordered[0].score
+    shown = ordered[:limit]
+    # One pattern per query; a hit without matched words shows no snippet.
+    pattern = highlight_pattern(term for row in shown for term in row.matched)
     # Standardised against the whole pool (experts not rescored count as 0),
     # so one expert's scores for different items can be compared.
     mean = sum(row.score for row in scored) / pool_size
@@ -248,9 +252,9 @@ def ranked_hits(scored: list[Scored], pool_size: int, limit: int) -> list[Hit]:
             standard_score=(row.score - mean) / spread,
             standard_floor=-mean / spread,
             matched_terms=tuple(dict.fromkeys(t.replace("_", " ") for t in row.matched)),
-            highlights=highlight(row.stored, row.matched),
+            highlights=LazyHighlights(row.stored, pattern if row.matched else None),
         )
-        for row in ordered[:limit]
+        for row in shown
     ]
 
 
@@ -262,16 +266,22 @@ def search(ix, text: str, keywords=(), domains=(), limit: int = 1000) -> list[Hi
     return ranked_hits(scored, pool_size, limit)
 
 
-def highlight(stored: dict, terms: tuple[str, ...]) -> dict[str, str]:
-    """Up to MAX_SNIPPETS_PER_HIT snippets (HTML-escaped, terms in <mark>) from the profile."""
-    if not terms:
-        return {}
-    # Longest first so 国土空间规划 wins over 规划; Latin stems match word starts.
-    ordered = sorted(terms, key=len, reverse=True)
-    pattern = re.compile("|".join(
+def highlight_pattern(terms) -> re.Pattern | None:
+    """One pattern for a query's matched terms; longest first so 国土空间规划 wins over 规划,
+    Latin stems match word starts."""
+    ordered = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not ordered:
+        return None
+    return re.compile("|".join(
         re.escape(term.replace("_", " ")) + (r"\w*" if term.isascii() else "") for term in ordered
     ), re.IGNORECASE)
-    snippets: dict[str, str] = {}
+
+
+def snippets(stored: dict, pattern: re.Pattern | None) -> dict[str, str]:
+    """Up to MAX_SNIPPETS_PER_HIT snippets (HTML-escaped, terms in <mark>) from the profile."""
+    found: dict[str, str] = {}
+    if pattern is None:
+        return found
     for field_name, label in SNIPPET_FIELDS.items():
         text = stored.get(field_name) or ""
         first = pattern.search(text)
@@ -288,7 +298,38 @@ def highlight(stored: dict, terms: tuple[str, ...]) -> dict[str, str]:
         pieces.append(html.escape(window[cursor:]))
         # Adjacent terms read as one phrase: 碳/排放/权/交易 -> one mark.
         snippet = "".join(pieces).replace("</mark><mark>", "")
-        snippets[label] = ("…" if start > 0 else "") + snippet + ("…" if end < len(text) else "")
-        if len(snippets) >= MAX_SNIPPETS_PER_HIT:
+        found[label] = ("…" if start > 0 else "") + snippet + ("…" if end < len(text) else "")
+        if len(found) >= MAX_SNIPPETS_PER_HIT:
             break
-    return snippets
+    return found
+
+
+def highlight(stored: dict, terms: tuple[str, ...]) -> dict[str, str]:
+    return snippets(stored, highlight_pattern(terms))
+
+
+class LazyHighlights(Mapping[str, str]):
+    """Snippets made on first read: a recommendation ranks hundreds of hits but
+    explains only those it stores."""
+
+    __slots__ = ("_stored", "_pattern", "_value")
+
+    def __init__(self, stored: dict, pattern: re.Pattern | None):
+        self._stored, self._pattern, self._value = stored, pattern, None
+
+    def _snippets(self) -> dict[str, str]:
+        if self._value is None:
+            self._value = snippets(self._stored, self._pattern)
+        return self._value
+
+    def __getitem__(self, key: str) -> str:
+        return self._snippets()[key]
+
+    def __iter__(self):
+        return iter(self._snippets())
+
+    def __len__(self) -> int:
+        return len(self._snippets())
+
+    def __repr__(self) -> str:
+        return f"LazyHighlights({self._snippets()!r})"

@@ -305,7 +305,7 @@ def _text_evidence(item: DecisionItem, domain_names: list[str], qualified_ids: l
         note["available"] = False
         return {}, note
     evidence = {
-        expert_id: matcher.TextEvidence(float(hit.score), tuple(hit.matched_terms), dict(hit.highlights))
+        expert_id: matcher.TextEvidence(float(hit.score), tuple(hit.matched_terms), hit.highlights)
         for expert_id, hit in hits.items()
     }
     return evidence, note
