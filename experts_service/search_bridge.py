@@ -103,7 +103,7 @@ def drain(app=None) -> int:
 
     app = app or current_app
     index = expert_index(app)
-    if not index.exists():
+    if not index.exists() or not index.is_current_schema():
         rebuild(app)
         return 0
     session = _session(app)
@@ -157,6 +157,7 @@ def status(app=None) -> dict:
     return {
         "exists": True,
         "generation": state.generation,
+        "schema_current": index.is_current_schema(),
         "documents": state.doc_count,
         "database_experts": len(database),
         "missing": sorted(set(database) - set(stored)),

@@ -48,7 +48,9 @@ def status() -> None:
     click.echo(f"索引文档：{report['documents']}；数据库专家：{report['database_experts']}")
     click.echo(f"缺失 {len(report['missing'])}，过期 {len(report['stale'])}，多余 {len(report['extra'])}")
     click.echo(f"已应用变更至 {report['applied_outbox_id']}，最新变更 {report['outbox_newest']}，滞后 {report['lag']} 条")
-    if report["missing"] or report["stale"] or report["extra"]:
+    if not report["schema_current"]:
+        click.echo("索引由旧版本建立，下次搜索或同步时将自动重建（或运行 flask search reindex）")
+    if report["missing"] or report["stale"] or report["extra"] or not report["schema_current"]:
         sys.exit(1)
 
 

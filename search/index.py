@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Iterator
 from whoosh import index as whoosh_index
 from whoosh.query import Term
 
-from search.schema import expert_schema, to_document
+from search.schema import SCHEMA_VERSION, expert_schema, to_document
 
 CURRENT_FILE = "CURRENT"
 STATE_FILE = "state.json"
@@ -74,6 +74,11 @@ class ExpertIndex:
     def exists(self) -> bool:
         return self.current_generation() is not None
 
+    def is_current_schema(self) -> bool:
+        """False for a generation built by an older release: it must be rebuilt, not patched."""
+        state = json.loads((self._current_dir() / STATE_FILE).read_text(encoding="utf-8"))
+        return state.get("schema_version") == SCHEMA_VERSION
+
     def _current_dir(self) -> Path:
         name = self.current_generation()
         if name is None:
@@ -111,9 +116,10 @@ class ExpertIndex:
                 writer.cancel()
                 raise
             writer.commit()
-            previous = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))["applied_outbox_id"]
-            _write_json_atomically(directory / STATE_FILE,
-                                   {"applied_outbox_id": max(int(previous), int(applied_outbox_id))})
+            previous = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+            _write_json_atomically(directory / STATE_FILE, {
+                **previous, "applied_outbox_id": max(int(previous["applied_outbox_id"]), int(applied_outbox_id)),
+            })
         return len(upserts) + len(deletes)
 
     # -------------------------------------------------------------- rebuild
@@ -156,7 +162,8 @@ class ExpertIndex:
                 raise
             if progress:
                 progress(written)
-            _write_json_atomically(building / STATE_FILE, {"applied_outbox_id": int(applied_outbox_id)})
+            _write_json_atomically(building / STATE_FILE, {"applied_outbox_id": int(applied_outbox_id),
+                                                           "schema_version": SCHEMA_VERSION})
             final = self.root / name
             os.replace(building, final)
             previous = self.current_generation()

@@ -25,6 +25,9 @@ from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 
 from search.analysis import bigram_analyzer, word_analyzer
 
+# Bump when the documents change: an index of another version is rebuilt.
+# 2: declared part and achievements stored apart for stage 2.
+SCHEMA_VERSION = 2
 TOKEN_FIELDS = ("words", "bigrams", "domains")
 # Stored plain text shown in explanations, with their Chinese labels.
 SNIPPET_FIELDS = {

@@ -66,6 +66,20 @@ def test_a_crash_after_commit_is_caught_up_by_the_next_drain(app, factory):
     assert expert.id in search_bridge.text_relevance("乡村振兴示范")
 
 
+def test_an_index_of_an_older_schema_is_rebuilt_before_it_answers(app, factory):
+    expert = _expert(factory, "孙悦", ["城市更新"])
+    index = search_bridge.expert_index()
+    search_bridge.drain()
+    old_generation = index.current_generation()
+    # As an earlier release left it: no schema version in the generation's state.
+    state_file = index.root / old_generation / "state.json"
+    state_file.write_text('{"applied_outbox_id": %d}' % index.applied_outbox_id(), encoding="utf-8")
+    assert search_bridge.status()["schema_current"] is False
+    assert expert.id in search_bridge.text_relevance("城市更新试点")
+    assert index.current_generation() != old_generation
+    assert search_bridge.status()["schema_current"] is True
+
+
 REBUILD_SCRIPT = textwrap.dedent("""
     import sys, time
     from experts_service import create_app
