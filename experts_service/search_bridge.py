@@ -78,7 +78,7 @@ def _profiles(session: Session, ids: Collection[int] | None = None):
         yield profile_of(expert)
 
 
-def rebuild(app=None, progress=None) -> dict:
+def rebuild(app=None, progress=None, unless_current: bool = False) -> dict:
     """Build the whole index aside and swap it in (`flask search reindex`)."""
     from experts_service.core.outbox import SearchOutbox
     from experts_service.experts.models import Expert
@@ -90,7 +90,8 @@ def rebuild(app=None, progress=None) -> dict:
         # Read the outbox position first: later changes are re-applied by the next drain.
         position = session.execute(sa.select(sa.func.coalesce(sa.func.max(SearchOutbox.id), 0))).scalar_one()
         total = session.execute(sa.select(sa.func.count(Expert.id))).scalar_one()
-        state = expert_index(app).rebuild(_profiles(session), position, total=total, progress=progress)
+        state = expert_index(app).rebuild(_profiles(session), position, total=total, progress=progress,
+                                          unless_current=unless_current)
     finally:
         session.close()
     drain(app)
@@ -104,7 +105,8 @@ def drain(app=None) -> int:
     app = app or current_app
     index = expert_index(app)
     if not index.exists() or not index.is_current_schema():
-        rebuild(app)
+        # Callers that queued behind one rebuild must not each build again.
+        rebuild(app, unless_current=True)
         return 0
     session = _session(app)
     applied = 0

@@ -134,14 +134,18 @@ class ExpertIndex:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def rebuild(self, profiles: Iterable[dict], applied_outbox_id: int, total: int | None = None,
-                progress: Callable[[int], None] | None = None) -> IndexState:
+                progress: Callable[[int], None] | None = None, unless_current: bool = False) -> IndexState:
         """Build a new generation from `profiles`, then make it current atomically.
 
         `applied_outbox_id` is the newest outbox row the profiles already
         reflect (read before reading the profiles); rows after it are
-        applied by the next drain.
+        applied by the next drain. With `unless_current`, a current
+        generation of this schema found once the lock is held is kept.
         """
         with self._rebuild_lock():
+            if unless_current and self.exists() and self.is_current_schema():
+                # Another process rebuilt while this one waited for the lock.
+                return self.state()
             for stale in self.root.glob(f"gen-*{BUILDING_SUFFIX}"):
                 shutil.rmtree(stale, ignore_errors=True)
             name = f"gen-{time.strftime('%Y%m%d%H%M%S')}-{time.monotonic_ns() % 10**9:09d}"

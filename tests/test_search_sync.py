@@ -30,11 +30,15 @@ def test_a_change_is_searchable_after_commit(app, factory):
     assert expert.id not in search_bridge.text_relevance("碳排放权交易")
     update_expert(admin, expert, {"keywords": ["碳排放权交易"]})
     db.session.commit()
-    # Applied by the commit hook itself: the index is current before any search.
+    # Applied by the commit hook itself: the index is current before any search,
+    # and an incremental update keeps the generation and its schema mark.
+    generation = search_bridge.expert_index().current_generation()
     assert search_bridge.status()["lag"] == 0
     assert search_bridge.expert_index().has_term("words", "碳排放权交易")
     assert expert.id in search_bridge.text_relevance("碳排放权交易市场建设")
     assert expert.id not in search_bridge.text_relevance("城市更新试点")
+    assert search_bridge.status()["schema_current"] is True
+    assert search_bridge.expert_index().current_generation() == generation
 
 
 def test_rollback_leaves_neither_outbox_rows_nor_index_changes(app, factory):
@@ -76,8 +80,15 @@ def test_an_index_of_an_older_schema_is_rebuilt_before_it_answers(app, factory):
     state_file.write_text('{"applied_outbox_id": %d}' % index.applied_outbox_id(), encoding="utf-8")
     assert search_bridge.status()["schema_current"] is False
     assert expert.id in search_bridge.text_relevance("城市更新试点")
-    assert index.current_generation() != old_generation
+    new_generation = index.current_generation()
+    assert new_generation != old_generation
     assert search_bridge.status()["schema_current"] is True
+    # A caller that waited behind that rebuild keeps it instead of building again.
+    search_bridge.rebuild(unless_current=True)
+    assert index.current_generation() == new_generation
+    # An explicit reindex always builds a new generation.
+    search_bridge.rebuild()
+    assert index.current_generation() != new_generation
 
 
 REBUILD_SCRIPT = textwrap.dedent("""
