@@ -85,3 +85,24 @@ def test_standard_scores_compare_one_expert_across_items(tmp_path):
     assert 1 not in off_topic  # no shared word: expert 1 scores this query's floor
     off_topic_floor = next(iter(off_topic.values())).standard_floor
     assert on_topic[1].standard_score > 0 > off_topic_floor
+
+
+def test_a_large_pool_rescores_only_the_stage1_candidates(tmp_path, monkeypatch):
+    profiles = [_profile(n, achievements=[f"区域经济第{n}项"]) for n in range(1, 6)]
+    profiles.append(_profile(6, achievements=["区域经济与碳排放权交易"]))
+    index = _index(tmp_path, profiles)
+    assert len(search_query.search(index.open(), "碳排放权交易 区域经济")) == 6
+    # As if the pool were larger than the stage-1 candidate count: stage 1 picks
+    # the rarest terms first, so the one expert with 碳排放权交易 leads.
+    monkeypatch.setattr(search_query, "STAGE1_CANDIDATES", 2)
+    hits = search_query.search(index.open(), "碳排放权交易 区域经济")
+    assert len(hits) == 2 and hits[0].expert_id == 6
+
+
+def test_deleted_experts_are_not_rescored(tmp_path):
+    index = _index(tmp_path, [_profile(n, achievements=["城市更新试点"]) for n in range(1, 4)])
+    ix = index.open()
+    writer = ix.writer()
+    writer.delete_by_term("expert_id", "2")
+    writer.commit(merge=False)  # the deleted document stays in the segment, marked deleted
+    assert sorted(hit.expert_id for hit in search_query.search(index.open(), "城市更新")) == [1, 3]
