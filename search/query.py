@@ -238,8 +238,7 @@ def ranked_hits(scored: list[Scored], pool_size: int, limit: int) -> list[Hit]:
     ordered = sorted(scored, key=lambda row: (-row.score, int(row.stored["expert_id"])))
     top = ordered[0].score
     shown = ordered[:limit]
-    # One pattern per query; a hit without matched words shows no snippet.
-    pattern = highlight_pattern(term for row in shown for term in row.matched)
+    patterns: dict[tuple[str, ...], re.Pattern | None] = {}
     # Standardised against the whole pool (experts not rescored count as 0),
     # so one expert's scores for different items can be compared.
     mean = sum(row.score for row in scored) / pool_size
@@ -252,7 +251,7 @@ def ranked_hits(scored: list[Scored], pool_size: int, limit: int) -> list[Hit]:
             standard_score=(row.score - mean) / spread,
             standard_floor=-mean / spread,
             matched_terms=tuple(dict.fromkeys(t.replace("_", " ") for t in row.matched)),
-            highlights=LazyHighlights(row.stored, pattern if row.matched else None),
+            highlights=LazyHighlights(row.stored, row.matched, patterns),
         )
         for row in shown
     ]
@@ -312,14 +311,17 @@ class LazyHighlights(Mapping[str, str]):
     """Snippets made on first read: a recommendation ranks hundreds of hits but
     explains only those it stores."""
 
-    __slots__ = ("_stored", "_pattern", "_value")
+    __slots__ = ("_stored", "_terms", "_patterns", "_value")
 
-    def __init__(self, stored: dict, pattern: re.Pattern | None):
-        self._stored, self._pattern, self._value = stored, pattern, None
+    def __init__(self, stored: dict, terms: tuple[str, ...], patterns: dict):
+        # `patterns` is shared by one query's hits: many hits match the same terms.
+        self._stored, self._terms, self._patterns, self._value = stored, terms, patterns, None
 
     def _snippets(self) -> dict[str, str]:
         if self._value is None:
-            self._value = snippets(self._stored, self._pattern)
+            if self._terms not in self._patterns:
+                self._patterns[self._terms] = highlight_pattern(self._terms)
+            self._value = snippets(self._stored, self._patterns[self._terms])
         return self._value
 
     def __getitem__(self, key: str) -> str:

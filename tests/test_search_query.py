@@ -64,12 +64,16 @@ def test_one_achievement_on_the_topic_beats_many_that_mention_a_word(tmp_path):
     assert [hit.expert_id for hit in hits] == [2, 1]
 
 
-def test_a_small_pool_is_scored_in_full(tmp_path):
-    # Below the stage-1 candidate count every expert is rescored, common terms included.
-    profiles = [_profile(n, achievements=[f"第{n}项：区域经济研究"]) for n in range(1, 31)]
+def test_a_small_pool_is_scored_in_full(tmp_path, monkeypatch):
+    # Below the stage-1 candidate count every expert is rescored with every term:
+    # with stage 1 limited to the rarest term, only expert 1 would be found.
+    monkeypatch.setattr(search_query, "STAGE1_MAX_TERMS", 1)
+    profiles = [_profile(n, achievements=[f"第{n}项：区域经济研究"]) for n in range(2, 31)]
+    profiles.append(_profile(1, achievements=["区域经济与碳排放权交易"]))
     index = _index(tmp_path, profiles)
-    hits = search_query.search(index.open(), "区域经济")
+    hits = search_query.search(index.open(), "碳排放权交易 区域经济")
     assert sorted(hit.expert_id for hit in hits) == list(range(1, 31))
+    assert hits[0].expert_id == 1
 
 
 def test_standard_scores_compare_one_expert_across_items(tmp_path):
