@@ -125,14 +125,14 @@ class Scorer:
     def __init__(self, searcher):
         self.searcher = searcher
         self.average_domains = searcher.avg_field_length("domains") or 1.0
-        self._base_idf: dict[tuple[str, str], float] = {}
+        self._idf: dict[tuple[str, str], float] = {}
         self._stock = BM25F()
 
     def idf(self, field_name: str, term: str) -> float:
         key = (field_name, term)
-        if key not in self._base_idf:
-            self._base_idf[key] = self._stock.idf(self.searcher, field_name, term) ** TEXT_IDF_POWER
-        return self._base_idf[key]
+        if key not in self._idf:
+            self._idf[key] = self._stock.idf(self.searcher, field_name, term) ** TEXT_IDF_POWER
+        return self._idf[key]
 
     def bm25(self, field_name: str, wanted: list[str], tokens: list[str], average: float,
              matched: list[str] | None = None) -> float:
