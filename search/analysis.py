@@ -1,4 +1,4 @@
-"""Analysers: jieba for Chinese (with the domain vocabulary kept whole),
+"""Analysis: jieba for Chinese (with the domain vocabulary kept whole),
 lower-casing and Porter stemming for English, and CJK character bigrams.
 
 Two views of the same text go into the index: words (jieba's search mode,
@@ -7,13 +7,14 @@ bigrams, which match where two segmentations of the same phrase differ.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 from typing import Iterable
 
 import jieba
-from whoosh.analysis import LowercaseFilter, StemFilter, StopFilter, Token, Tokenizer
+from whoosh.lang.porter import stem
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -21,6 +22,10 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|[0-9]+(?:\.[0-9]+)?")
 _IS_CJK = re.compile(f"^[{_CJK}]+$")
+_CJK_RUN_OR_LATIN = re.compile(f"[{_CJK}]+|{_LATIN_WORD.pattern}")
+# English words repeat across profiles: stemming each distinct word once is enough.
+STEM_CACHE_SIZE = 100_000
+_stem_cached = functools.lru_cache(maxsize=STEM_CACHE_SIZE)(stem)
 
 # Function words only: common topic words (研究, 问题) still help when
 # rescoring candidates, and the query's term selection keeps them cheap.
@@ -53,57 +58,44 @@ def add_vocabulary(terms: Iterable[str]) -> int:
     return added
 
 
-def _emit(pieces, positions, chars, keeporiginal, removestops, start_pos, start_char, mode, **kwargs):
-    """Whoosh tokens from (text, start, end) pieces; one Token object reused, as Whoosh expects."""
-    token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-    for position, (text, start, end) in enumerate(pieces, start=start_pos):
-        token.text = text
-        token.boost = 1.0
-        token.stopped = False
-        if keeporiginal:
-            token.original = text
-        if positions:
-            token.pos = position
-        if chars:
-            token.startchar = start_char + start
-            token.endchar = start_char + end
-        yield token
+def word_tokens(text: str) -> list[str]:
+    """jieba's search-mode words (it also emits the known shorter words inside
+    long ones); Chinese words as they are, Latin words and numbers
+    lower-cased and Porter-stemmed; stop words dropped.
+
+    Plain functions rather than a Whoosh analyser chain: the index stores
+    pre-analysed tokens, and Token objects passed through three filters
+    cost more than the segmentation itself.
+    """
+    tokens = []
+    for word in jieba.cut_for_search(text or ""):
+        word = word.strip()
+        if not word:
+            continue
+        if _IS_CJK.match(word):
+            if word not in CHINESE_STOP_WORDS:
+                tokens.append(word)
+        elif _LATIN_WORD.fullmatch(word):
+            lowered = word.lower()
+            if lowered not in STOP_WORDS:
+                tokens.append(_stem_cached(lowered))
+    return tokens
 
 
-class JiebaWordTokenizer(Tokenizer):
-    """Chinese words by jieba's search mode; Latin words and numbers as they are."""
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
-                 start_pos=0, start_char=0, mode="", **kwargs):
-        pieces = (
-            (word.strip(), start, end)
-            for word, start, end in jieba.tokenize(value, mode="search")
-            if word.strip() and (_IS_CJK.match(word.strip()) or _LATIN_WORD.fullmatch(word.strip()))
-        )
-        return _emit(pieces, positions, chars, keeporiginal, removestops, start_pos, start_char, mode, **kwargs)
-
-
-class CjkBigramTokenizer(Tokenizer):
-    """Overlapping two-character grams of CJK runs (a lone character stands alone);
-    Latin words as whole tokens, so English still matches in this field."""
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
-                 start_pos=0, start_char=0, mode="", **kwargs):
-        pieces = []
-        for run in _CJK_RUN.finditer(value):
-            text = run.group()
-            if len(text) == 1:
-                pieces.append((text, run.start(), run.end()))
-            for offset in range(len(text) - 1):
-                pieces.append((text[offset:offset + 2], run.start() + offset, run.start() + offset + 2))
-        pieces.extend((word.group(), word.start(), word.end()) for word in _LATIN_WORD.finditer(value))
-        pieces.sort(key=lambda piece: piece[1])
-        return _emit(pieces, positions, chars, keeporiginal, removestops, start_pos, start_char, mode, **kwargs)
-
-
-def word_analyzer():
-    return JiebaWordTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=1) | StemFilter()
-
-
-def bigram_analyzer():
-    return CjkBigramTokenizer() | LowercaseFilter() | StopFilter(stoplist=ENGLISH_STOP_WORDS, minsize=1) | StemFilter()
+def bigram_tokens(text: str) -> list[str]:
+    """Overlapping two-character grams of each CJK run (a lone character stands
+    alone) and Latin words (lower-cased, stemmed, English stop words
+    dropped), in text order, so English still matches in this field."""
+    tokens = []
+    for piece in _CJK_RUN_OR_LATIN.finditer(text or ""):
+        run = piece.group()
+        if _IS_CJK.match(run):
+            if len(run) == 1:
+                tokens.append(run)
+            else:
+                tokens.extend(run[offset:offset + 2] for offset in range(len(run) - 1))
+        else:
+            lowered = run.lower()
+            if lowered not in ENGLISH_STOP_WORDS:
+                tokens.append(_stem_cached(lowered))
+    return tokens

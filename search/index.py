@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Iterator
 from whoosh import index as whoosh_index
 from whoosh.query import Term
 
+from search.bulk import build_generation
 from search.schema import SCHEMA_VERSION, expert_schema, to_document
 
 CURRENT_FILE = "CURRENT"
@@ -34,6 +35,7 @@ STATE_FILE = "state.json"
 BUILDING_SUFFIX = ".building"
 WRITER_LOCK_TIMEOUT_SECONDS = 30.0
 WRITER_LOCK_POLL_SECONDS = 0.02
+# Progress is reported every this many profiles.
 REBUILD_BATCH = 2000
 # Segments stay separate files: Whoosh copies a compound segment's parts into
 # memory (BytesIO) every time a searcher opens it, a cost that grows with the pool.
@@ -134,7 +136,8 @@ class ExpertIndex:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def rebuild(self, profiles: Iterable[dict], applied_outbox_id: int, total: int | None = None,
-                progress: Callable[[int], None] | None = None, unless_current: bool = False) -> IndexState:
+                progress: Callable[[int], None] | None = None, unless_current: bool = False,
+                workers: int | None = None) -> IndexState:
         """Build a new generation from `profiles`, then make it current atomically.
 
         `applied_outbox_id` is the newest outbox row the profiles already
@@ -152,20 +155,9 @@ class ExpertIndex:
             building = self.root / f"{name}{BUILDING_SUFFIX}"
             building.mkdir(parents=True)
             ix = whoosh_index.create_in(str(building), expert_schema())
-            writer = ix.writer(limitmb=256, compound=COMPOUND_SEGMENTS)
-            written = 0
-            try:
-                for profile in profiles:
-                    writer.add_document(**to_document(profile))
-                    written += 1
-                    if progress and written % REBUILD_BATCH == 0:
-                        progress(written)
-                writer.commit(optimize=True)
-            except BaseException:
-                writer.cancel()
-                raise
-            if progress:
-                progress(written)
+            # On failure the folder stays a .building one, removed by the next rebuild.
+            build_generation(ix, profiles, workers=workers, total=total, progress=progress,
+                             progress_every=REBUILD_BATCH)
             _write_json_atomically(building / STATE_FILE, {"applied_outbox_id": int(applied_outbox_id),
                                                            "schema_version": SCHEMA_VERSION})
             final = self.root / name

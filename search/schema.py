@@ -23,11 +23,12 @@ import re
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 
-from search.analysis import bigram_analyzer, word_analyzer
+from search.analysis import bigram_tokens, word_tokens
 
 # Bump when the documents change: an index of another version is rebuilt.
 # 2: declared part and achievements stored apart for stage 2.
-SCHEMA_VERSION = 2
+# 3: term frequencies without positions (nothing asks for phrases).
+SCHEMA_VERSION = 3
 TOKEN_FIELDS = ("words", "bigrams", "domains")
 # Stored plain text shown in explanations, with their Chinese labels.
 SNIPPET_FIELDS = {
@@ -38,17 +39,9 @@ SNIPPET_FIELDS = {
     "achievement_text": "主要成果",
 }
 
-_WORDS = word_analyzer()
-_BIGRAMS = bigram_analyzer()
 _SPACES = re.compile(r"\s+")
-
-
-def word_tokens(text: str) -> list[str]:
-    return [token.text for token in _WORDS(text or "")]
-
-
-def bigram_tokens(text: str) -> list[str]:
-    return [token.text for token in _BIGRAMS(text or "")]
+__all__ = ["SCHEMA_VERSION", "TOKEN_FIELDS", "SNIPPET_FIELDS", "bigram_tokens", "domain_token", "expert_schema",
+           "to_document", "word_tokens"]
 
 
 def domain_token(name: str) -> str:
@@ -57,12 +50,14 @@ def domain_token(name: str) -> str:
 
 def expert_schema() -> Schema:
     tokens = SpaceSeparatedTokenizer()
+    # phrase=False: frequencies only. Positions would double the postings'
+    # size and the build's work, and no query here is a phrase.
     return Schema(
         expert_id=ID(stored=True, unique=True),
         version=NUMERIC(stored=True),
-        words=TEXT(analyzer=tokens),
-        bigrams=TEXT(analyzer=tokens),
-        domains=TEXT(analyzer=tokens, stored=True),
+        words=TEXT(analyzer=tokens, phrase=False),
+        bigrams=TEXT(analyzer=tokens, phrase=False),
+        domains=TEXT(analyzer=tokens, phrase=False, stored=True),
         about_words=STORED,
         about_bigrams=STORED,
         item_words=STORED,
@@ -83,10 +78,14 @@ def to_document(profile: dict) -> dict:
     bio = profile.get("bio") or ""
     items = [item for item in (profile.get("achievements") or []) if item and item.strip()]
     achievements = "\n".join(items)
-    about = "\n".join(filter(None, [keywords, keywords, title, bio]))
     domain_names = list(dict.fromkeys(profile.get("domains") or []))
-    # Each part is analysed once; the indexed fields are their concatenation.
-    about_words, about_bigrams = " ".join(word_tokens(about)), " ".join(bigram_tokens(about))
+    # Each part is analysed once (the keywords, counted twice, too); the
+    # indexed fields are their concatenation. Parts never share a token:
+    # jieba and the bigrams both break at the line breaks and spaces between them.
+    about_parts = [part for part in (keywords, keywords, title, bio) if part]
+    analysed = {part: (word_tokens(part), bigram_tokens(part)) for part in dict.fromkeys(about_parts)}
+    about_words = " ".join(" ".join(analysed[part][0]) for part in about_parts if analysed[part][0])
+    about_bigrams = " ".join(" ".join(analysed[part][1]) for part in about_parts if analysed[part][1])
     item_words = [" ".join(word_tokens(item)) for item in items]
     item_bigrams = [" ".join(bigram_tokens(item)) for item in items]
     return {
