@@ -141,6 +141,10 @@ class OurSystem:
             options["total"] = len(profiles)
         if "progress" in parameters:
             options["progress"] = lambda written: (written % PROGRESS_EVERY == 0) and log.info("  %d written", written)
+        if "workers" in parameters:
+            from search.bulk import default_workers
+
+            options["workers"] = default_workers()  # as `flask search reindex`
         state = self.index.rebuild(iter(profiles), **options)
         finished = time.perf_counter()
         self.ix = self.index.open()

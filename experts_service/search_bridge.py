@@ -78,8 +78,12 @@ def _profiles(session: Session, ids: Collection[int] | None = None):
         yield profile_of(expert)
 
 
-def rebuild(app=None, progress=None, unless_current: bool = False) -> dict:
-    """Build the whole index aside and swap it in (`flask search reindex`)."""
+def rebuild(app=None, progress=None, unless_current: bool = False, workers: int = 1) -> dict:
+    """Build the whole index aside and swap it in (`flask search reindex`).
+
+    `workers` > 1 forks that many build processes (search/bulk.py): for the
+    command line, not for a web worker with threads of its own.
+    """
     from experts_service.core.outbox import SearchOutbox
     from experts_service.experts.models import Expert
 
@@ -91,7 +95,7 @@ def rebuild(app=None, progress=None, unless_current: bool = False) -> dict:
         position = session.execute(sa.select(sa.func.coalesce(sa.func.max(SearchOutbox.id), 0))).scalar_one()
         total = session.execute(sa.select(sa.func.count(Expert.id))).scalar_one()
         state = expert_index(app).rebuild(_profiles(session), position, total=total, progress=progress,
-                                          unless_current=unless_current)
+                                          unless_current=unless_current, workers=workers)
     finally:
         session.close()
     drain(app)

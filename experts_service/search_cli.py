@@ -14,10 +14,13 @@ search_group = AppGroup("search", help="全文检索索引。")
 
 
 @search_group.command("reindex")
-def reindex() -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="并行建索引的进程数（默认每个处理器核心一个）")
+def reindex(workers: int | None) -> None:
     """重建全文索引（在旁边建好后原子替换，重建中途中断不影响查询）。"""
     from experts_service.experts.models import Expert
     from experts_service.search_bridge import rebuild
+    from search.bulk import default_workers
 
     total = db.session.execute(sa.select(sa.func.count(Expert.id))).scalar_one()
     db.session.remove()
@@ -29,7 +32,7 @@ def reindex() -> None:
             bar.update(written - done["count"])
             done["count"] = written
 
-        result = rebuild(progress=progress)
+        result = rebuild(progress=progress, workers=workers or default_workers())
     click.echo(f"完成：{result['documents']} 份专家档案，用时 {time.perf_counter() - started:.1f} 秒，"
                f"索引版本 {result['generation']}")
 

@@ -165,6 +165,7 @@ def eval_command(dataset: Path, split: str, out_path: Path) -> None:
     """在评测数据集上运行与服务相同的匹配代码，输出 score.py 可读的得分。"""
     from experts_service import create_app
     from experts_service.search_bridge import rebuild, text_relevance
+    from search.bulk import default_workers
 
     layout = _layout(dataset)
     profiles, items, limit = _retrieval(dataset, split) if layout == "retrieval" else _pairwise(dataset)
@@ -184,7 +185,7 @@ def eval_command(dataset: Path, split: str, out_path: Path) -> None:
             upgrade_and_seed()
             started = time.perf_counter()
             mapping = _load_profiles(profiles)
-            rebuild(app)
+            rebuild(app, workers=default_workers())
             indexed = time.perf_counter() - started
             click.echo(f"已载入并索引 {len(mapping)} 名专家（{indexed:.1f} 秒），查询 {len(items)} 条", err=True)
             latencies = []

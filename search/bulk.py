@@ -217,11 +217,10 @@ class BuildFailed(RuntimeError):
     """A worker could not write its segment."""
 
 
-def build_generation(ix, profiles: Iterable[dict], workers: int | None = None, total: int | None = None,
+def build_generation(ix, profiles: Iterable[dict], workers: int = 1, total: int | None = None,
                      progress: Callable[[int], None] | None = None, progress_every: int = BATCH_SIZE) -> int:
     """Write every profile into the empty index `ix` (one segment per worker)
     and commit a table of contents listing the segments. Returns the documents written."""
-    workers = workers or default_workers()
     parallel = (workers > 1 and "fork" in multiprocessing.get_all_start_methods()
                 and (total is None or total >= PARALLEL_MIN_DOCUMENTS))
     written = 0

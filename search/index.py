@@ -137,7 +137,7 @@ class ExpertIndex:
 
     def rebuild(self, profiles: Iterable[dict], applied_outbox_id: int, total: int | None = None,
                 progress: Callable[[int], None] | None = None, unless_current: bool = False,
-                workers: int | None = None) -> IndexState:
+                workers: int = 1) -> IndexState:
         """Build a new generation from `profiles`, then make it current atomically.
 
         `applied_outbox_id` is the newest outbox row the profiles already

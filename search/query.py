@@ -1,9 +1,9 @@
 """Relevance of expert profiles to a decision item, in two stages.
 
-Stage 1 (Whoosh): an OR of the item's rarest word and bigram terms, taken
-rarest first while their summed posting-list lengths stay within
-STAGE1_MAX_POSTINGS (at most STAGE1_MAX_TERMS, at least one term), collects
-the top STAGE1_CANDIDATES experts. The bound is absolute, so query cost stays
+Stage 1 (Whoosh's postings, BM25F): an OR of the item's rarest word and
+bigram terms, taken rarest first while their summed posting-list lengths
+stay within STAGE1_MAX_POSTINGS (at most STAGE1_MAX_TERMS, at least one
+term), collects the top STAGE1_CANDIDATES experts. The bound is absolute, so query cost stays
 flat as the pool grows; common terms (研究) never have their long posting
 lists walked. A pool no larger than STAGE1_CANDIDATES is rescored in full.
 
@@ -23,19 +23,17 @@ en_goldstandard (see README "Matching quality").
 """
 from __future__ import annotations
 
+import heapq
 import html
 import math
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from whoosh.query import Or, Term
-from whoosh.scoring import BM25F
+from math import log
 
 from search.schema import SNIPPET_FIELDS, bigram_tokens, domain_token, word_tokens
 
-# Stage 1: which candidates (Whoosh's own BM25F over the indexed fields).
+# Stage 1: which candidates (Whoosh's BM25F formula over the indexed fields).
 FIELD_WEIGHTS = {"words": 0.7, "bigrams": 0.3, "domains": 2.5}
 BM25_K1 = 0.8
 BM25_B = 0.3
@@ -44,7 +42,8 @@ STAGE1_MAX_POSTINGS = 3000
 STAGE1_MAX_TERMS = 12
 STAGE1_CANDIDATES = 300
 # Stage 2: the exact score (see Scorer).
-TEXT_FIELD_WEIGHTS = {"words": 0.7, "bigrams": 0.3}
+WORDS_WEIGHT = 0.7
+BIGRAMS_WEIGHT = 0.3
 TEXT_K1 = 1.6
 TEXT_B = 0.75
 TEXT_IDF_POWER = 2.5
@@ -54,17 +53,6 @@ ITEM_WEIGHT = 8.0
 ITEM_TOP_K = 8
 SNIPPET_RADIUS = 24
 MAX_SNIPPETS_PER_HIT = 3
-
-
-class PowerIdfBM25F(BM25F):
-    """Whoosh BM25F whose idf is raised to a power."""
-
-    def __init__(self, idf_power: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.idf_power = idf_power
-
-    def idf(self, searcher, fieldname, text):
-        return super().idf(searcher, fieldname, text) ** self.idf_power
 
 
 @dataclass(frozen=True)
@@ -89,11 +77,21 @@ def query_terms(text: str, keywords=(), domains=()) -> dict[str, list[str]]:
     }
 
 
-def select_stage1_terms(searcher, terms: dict[str, list[str]]) -> list[tuple[str, str]]:
+def document_frequencies(searcher, terms: dict[str, list[str]]) -> dict[tuple[str, str], int]:
+    """(field, term) -> documents holding it, for every query term; looked up once
+    per query, since each lookup asks every segment."""
+    return {(field_name, term): searcher.doc_frequency(field_name, term)
+            for field_name in ("words", "bigrams", "domains") for term in terms[field_name]}
+
+
+def select_stage1_terms(searcher, terms: dict[str, list[str]],
+                        frequencies: Mapping[tuple[str, str], int] | None = None) -> list[tuple[str, str]]:
+    if frequencies is None:
+        frequencies = document_frequencies(searcher, terms)
     candidates = []
     for field_name in ("words", "bigrams"):
         for term in terms[field_name]:
-            frequency = searcher.doc_frequency(field_name, term)
+            frequency = frequencies[(field_name, term)]
             if frequency:
                 candidates.append((frequency, field_name, term))
     candidates.sort()
@@ -105,7 +103,7 @@ def select_stage1_terms(searcher, terms: dict[str, list[str]]) -> list[tuple[str
         postings += frequency
     if not selected:
         # Nothing textual matched: fall back to the domains alone.
-        selected = [("domains", term) for term in terms["domains"] if searcher.doc_frequency("domains", term)][:1]
+        selected = [("domains", term) for term in terms["domains"] if frequencies[("domains", term)]][:1]
     return selected
 
 
@@ -122,45 +120,65 @@ class Scorer:
     are normalised against the average over the candidates being rescored.
     """
 
-    def __init__(self, searcher):
+    def __init__(self, searcher, frequencies: Mapping[tuple[str, str], int] | None = None):
         self.searcher = searcher
         self.average_domains = searcher.avg_field_length("domains") or 1.0
         self._idf: dict[tuple[str, str], float] = {}
-        self._stock = BM25F()
+        # Document frequencies stage 1 already looked up (one lookup per segment each).
+        self._frequencies = frequencies or {}
+        self._documents = searcher.doc_count_all()
+        # field -> (the query's term list, its set, each term's position)
+        self._wanted: dict[str, tuple[list[str], frozenset[str], dict[str, int]]] = {}
 
     def idf(self, field_name: str, term: str) -> float:
         key = (field_name, term)
         if key not in self._idf:
-            self._idf[key] = self._stock.idf(self.searcher, field_name, term) ** TEXT_IDF_POWER
+            frequency = self._frequencies.get(key)
+            if frequency is None:
+                frequency = self.searcher.doc_frequency(field_name, term)
+            # Whoosh's idf (scoring.WeightingModel.idf), raised to the power.
+            self._idf[key] = (log(self._documents / (frequency + 1)) + 1) ** TEXT_IDF_POWER
         return self._idf[key]
+
+    def _lookup(self, field_name: str, wanted: list[str]) -> tuple[frozenset[str], dict[str, int]]:
+        cached = self._wanted.get(field_name)
+        if cached is None or cached[0] is not wanted:
+            cached = self._wanted[field_name] = (wanted, frozenset(wanted), {t: n for n, t in enumerate(wanted)})
+        return cached[1], cached[2]
 
     def bm25(self, field_name: str, wanted: list[str], tokens: list[str], average: float,
              matched: list[str] | None = None) -> float:
         if not tokens or not wanted:
             return 0.0
+        wanted_set, position = self._lookup(field_name, wanted)
+        # Most parts of a profile hold none or a few of the query's terms: find
+        # those in C, then add them up in query order (the same sum, bit for bit,
+        # as walking every query term).
+        present = wanted_set.intersection(tokens)
+        if not present:
+            return 0.0
         norm = TEXT_K1 * ((1 - TEXT_B) + TEXT_B * len(tokens) / average)
-        counts = Counter(tokens)
         total = 0.0
-        for term in wanted:
-            frequency = counts.get(term)
-            if frequency:
-                total += self.idf(field_name, term) * frequency * (TEXT_K1 + 1) / (frequency + norm)
-                if matched is not None and field_name != "bigrams":
-                    matched.append(term)
+        for term in (sorted(present, key=position.__getitem__) if len(present) > 1 else present):
+            frequency = tokens.count(term)
+            total += self.idf(field_name, term) * frequency * (TEXT_K1 + 1) / (frequency + norm)
+            if matched is not None and field_name != "bigrams":
+                matched.append(term)
         return total
 
-    def text_score(self, tokens: dict[str, list[str]], terms: dict[str, list[str]], averages: dict[str, float],
-                   matched: list[str] | None = None) -> float:
-        return sum(weight * self.bm25(f, terms[f], tokens[f], averages[f], matched)
-                   for f, weight in TEXT_FIELD_WEIGHTS.items())
+    def text_score(self, words: list[str], bigrams: list[str], terms: dict[str, list[str]],
+                   averages: tuple[float, float], matched: list[str] | None = None) -> float:
+        return (WORDS_WEIGHT * self.bm25("words", terms["words"], words, averages[0], matched)
+                + BIGRAMS_WEIGHT * self.bm25("bigrams", terms["bigrams"], bigrams, averages[1], matched))
 
-    def score(self, part: ProfileParts, terms: dict[str, list[str]], averages: dict[str, dict[str, float]]
+    def score(self, part: ProfileParts, terms: dict[str, list[str]], averages: dict[str, tuple[float, float]]
               ) -> tuple[float, list[str]]:
         matched: list[str] = []
-        about = self.text_score(part.about, terms, averages["about"], matched)
+        about = self.text_score(part.about_words, part.about_bigrams, terms, averages["about"], matched)
         domains = self.bm25("domains", terms["domains"], part.domains, self.average_domains, matched)
-        items = sorted((self.text_score(item, terms, averages["item"], matched) for item in part.items),
-                       reverse=True)[:ITEM_TOP_K]
+        item_averages = averages["item"]
+        items = sorted((self.text_score(words, bigrams, terms, item_averages, matched)
+                        for words, bigrams in part.items), reverse=True)[:ITEM_TOP_K]
         total = ABOUT_WEIGHT * about + DOMAIN_WEIGHT * domains + ITEM_WEIGHT * sum(items) / ITEM_TOP_K
         return total, matched
 
@@ -170,45 +188,79 @@ class ProfileParts:
     """A candidate's stored tokens, split into the parts stage 2 scores."""
 
     stored: dict
-    about: dict[str, list[str]]
-    items: list[dict[str, list[str]]]
+    about_words: list[str]
+    about_bigrams: list[str]
+    # (words, bigrams) of each achievement
+    items: list[tuple[list[str], list[str]]]
     domains: list[str]
 
     @classmethod
     def of(cls, stored: dict) -> ProfileParts:
-        about = {f: (stored.get(f"about_{f}") or "").split() for f in TEXT_FIELD_WEIGHTS}
-        lines = {f: (stored.get(f"item_{f}") or "").split("\n") for f in TEXT_FIELD_WEIGHTS}
-        count = max(len(v) for v in lines.values())
-        items = [{f: (lines[f][n] if n < len(lines[f]) else "").split() for f in TEXT_FIELD_WEIGHTS}
-                 for n in range(count)]
-        return cls(stored, about, items, (stored.get("domains") or "").split())
+        item_words = stored.get("item_words") or ""
+        item_bigrams = stored.get("item_bigrams") or ""
+        words_lines, bigram_lines = item_words.split("\n"), item_bigrams.split("\n")
+        if len(words_lines) != len(bigram_lines):  # to_document writes one line per achievement in both
+            longest = max(len(words_lines), len(bigram_lines))
+            words_lines += [""] * (longest - len(words_lines))
+            bigram_lines += [""] * (longest - len(bigram_lines))
+        items = [(words.split(), bigrams.split()) for words, bigrams in zip(words_lines, bigram_lines)]
+        return cls(stored, (stored.get("about_words") or "").split(), (stored.get("about_bigrams") or "").split(),
+                   items, (stored.get("domains") or "").split())
 
 
-def _average_lengths(parts: list[ProfileParts]) -> dict[str, dict[str, float]]:
-    def mean(lengths: list[int]) -> float:
+def _average_lengths(parts: list[ProfileParts]) -> dict[str, tuple[float, float]]:
+    def mean(lengths) -> float:
         lengths = [n for n in lengths if n]
         return sum(lengths) / len(lengths) if lengths else 1.0
 
     return {
-        "about": {f: mean([len(p.about[f]) for p in parts]) for f in TEXT_FIELD_WEIGHTS},
-        "item": {f: mean([len(i[f]) for p in parts for i in p.items]) for f in TEXT_FIELD_WEIGHTS},
+        "about": (mean(len(p.about_words) for p in parts), mean(len(p.about_bigrams) for p in parts)),
+        "item": (mean(len(words) for p in parts for words, _ in p.items),
+                 mean(len(bigrams) for p in parts for _, bigrams in p.items)),
     }
 
 
 def open_searcher(ix):
-    return ix.searcher(weighting=PowerIdfBM25F(idf_power=IDF_POWER, B=BM25_B, K1=BM25_K1))
+    return ix.searcher()
 
 
-def candidate_docnums(searcher, terms: dict[str, list[str]]) -> list[int]:
+def stage1_top(searcher, selected: list[tuple[str, str]], frequencies: Mapping[tuple[str, str], int]) -> list[int]:
+    """The STAGE1_CANDIDATES best documents for the OR of `selected`, best first
+    (ties to the lower document number).
+
+    Whoosh's BM25F per term (idf raised to IDF_POWER, the field's weight as
+    the boost), added up per document, computed here from the posting lists
+    directly: for the few thousand postings stage 1 reads, Whoosh's matcher
+    tree cost three times the scoring itself.
+    """
+    reader = searcher.reader()
+    documents = searcher.doc_count_all()
+    scores: dict[int, float] = {}
+    for field_name, term in selected:
+        idf = (log(documents / (frequencies[(field_name, term)] + 1)) + 1) ** IDF_POWER
+        average = searcher.avg_field_length(field_name) or 1
+        boost = FIELD_WEIGHTS[field_name]
+        field_length = reader.doc_field_length
+        # Deleted documents are not in the postings a reader gives out.
+        for docnum, weight in reader.postings(field_name, term).items_as("weight"):
+            length = field_length(docnum, field_name, 1)
+            norm = BM25_K1 * ((1 - BM25_B) + BM25_B * length / average)
+            score = boost * (idf * (weight * (BM25_K1 + 1)) / (weight + norm))
+            scores[docnum] = scores.get(docnum, 0.0) + score
+    best = heapq.nsmallest(STAGE1_CANDIDATES, scores.items(), key=lambda entry: (-entry[1], entry[0]))
+    return [docnum for docnum, _score in best]
+
+
+def candidate_docnums(searcher, terms: dict[str, list[str]],
+                      frequencies: Mapping[tuple[str, str], int] | None = None) -> list[int]:
     """Documents to rescore: every live document of a small index, else stage 1's top."""
     if searcher.doc_count() <= STAGE1_CANDIDATES:
         reader = searcher.reader()
         return [docnum for docnum in range(searcher.doc_count_all()) if not reader.is_deleted(docnum)]
-    selected = select_stage1_terms(searcher, terms)
-    if not selected:
-        return []
-    stage1 = Or([Term(f, t, boost=FIELD_WEIGHTS[f]) for f, t in selected])
-    return [docnum for _score, docnum in searcher.search(stage1, limit=STAGE1_CANDIDATES).top_n]
+    if frequencies is None:
+        frequencies = document_frequencies(searcher, terms)
+    selected = select_stage1_terms(searcher, terms, frequencies)
+    return stage1_top(searcher, selected, frequencies) if selected else []
 
 
 @dataclass(frozen=True)
@@ -218,9 +270,10 @@ class Scored:
     matched: tuple[str, ...]
 
 
-def rescore(searcher, docnums: list[int], terms: dict[str, list[str]]) -> list[Scored]:
+def rescore(searcher, docnums: list[int], terms: dict[str, list[str]],
+            frequencies: Mapping[tuple[str, str], int] | None = None) -> list[Scored]:
     """Stage 2: exact scores of the candidates with every query term; those scoring 0 are dropped."""
-    scorer = Scorer(searcher)
+    scorer = Scorer(searcher, frequencies)
     parts = [ProfileParts.of(searcher.stored_fields(docnum)) for docnum in docnums]
     averages = _average_lengths(parts)
     scored = []
@@ -260,7 +313,8 @@ def ranked_hits(scored: list[Scored], pool_size: int, limit: int) -> list[Hit]:
 def search(ix, text: str, keywords=(), domains=(), limit: int = 1000) -> list[Hit]:
     terms = query_terms(text, keywords, domains)
     with open_searcher(ix) as searcher:
-        scored = rescore(searcher, candidate_docnums(searcher, terms), terms)
+        frequencies = document_frequencies(searcher, terms)
+        scored = rescore(searcher, candidate_docnums(searcher, terms, frequencies), terms, frequencies)
         pool_size = searcher.doc_count()
     return ranked_hits(scored, pool_size, limit)
 
