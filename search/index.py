@@ -98,7 +98,11 @@ class ExpertIndex:
         return IndexState(directory.name, int(state["applied_outbox_id"]), count)
 
     def applied_outbox_id(self) -> int:
-        return self.state().applied_outbox_id if self.exists() else 0
+        """The newest outbox row applied (asked before every search: state.json alone, no searcher)."""
+        if not self.exists():
+            return 0
+        state = json.loads((self._current_dir() / STATE_FILE).read_text(encoding="utf-8"))
+        return int(state["applied_outbox_id"])
 
     # ---------------------------------------------------------- incremental
     def apply(self, upserts: Iterable[dict], deletes: Iterable[int], applied_outbox_id: int) -> int:

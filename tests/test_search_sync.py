@@ -92,23 +92,37 @@ def test_an_index_of_an_older_schema_is_rebuilt_before_it_answers(app, factory):
 
 
 REBUILD_SCRIPT = textwrap.dedent("""
-    import sys, time
+    import multiprocessing, sys, time
     from experts_service import create_app
     from experts_service import search_bridge
+    import search.bulk as bulk_module
     import search.index as index_module
     app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[1], "SEARCH_INDEX_DIR": sys.argv[2],
                       "PII_ENCRYPTION_KEYS": sys.argv[3], "PII_HASH_KEY": "k", "SECRET_KEY": "s"})
+    workers = int(sys.argv[4])
     index_module.REBUILD_BATCH = 1
+    bulk_module.PARALLEL_MIN_DOCUMENTS = 0
+    bulk_module.BATCH_SIZE = 1
     def slow(written):
-        print("progress", written, flush=True)
+        print("progress", written, *[child.pid for child in multiprocessing.active_children()], flush=True)
         time.sleep(0.2)   # long enough to be killed midway
     with app.app_context():
-        search_bridge.rebuild(progress=slow)
+        search_bridge.rebuild(progress=slow, workers=workers)
     print("finished", flush=True)
 """)
 
 
-def test_a_killed_rebuild_leaves_the_index_answering(app, factory, tmp_path):
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed parent's children may wait unreaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_killed_rebuild_leaves_the_index_answering(app, factory, tmp_path, workers):
     experts = [_expert(factory, f"专家{chr(0x4e00 + n)}", ["城市更新"]) for n in range(12)]
     search_bridge.drain()
     index_dir = Path(app.config["SEARCH_INDEX_DIR"])
@@ -120,7 +134,7 @@ def test_a_killed_rebuild_leaves_the_index_answering(app, factory, tmp_path):
     script.write_text(REBUILD_SCRIPT, encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, str(script), app.config["SQLALCHEMY_DATABASE_URI"], str(index_dir),
-         app.config["PII_ENCRYPTION_KEYS"]],
+         app.config["PII_ENCRYPTION_KEYS"], str(workers)],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
@@ -131,12 +145,19 @@ def test_a_killed_rebuild_leaves_the_index_answering(app, factory, tmp_path):
             line = process.stdout.readline()
         assert line.startswith("progress"), "the rebuild never started"
         assert list(index_dir.glob(f"*{BUILDING_SUFFIX}")), "no rebuild in progress to kill"
+        build_workers = [int(pid) for pid in line.split()[2:]]
+        assert len(build_workers) == (workers if workers > 1 else 0)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:
         if process.poll() is None:
             process.kill()
         process.stdout.close()
+    # Workers notice their parent is gone and stop (none left writing into the folder).
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in build_workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in build_workers)
 
     # Still the old generation, still the right answers.
     assert search_bridge.expert_index().current_generation() == generation
