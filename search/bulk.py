@@ -13,9 +13,9 @@ Whoosh's writer, term by term.
 The work is split across worker processes (forked, so they share the
 process-wide jieba dictionary the caller loaded): each analyses its share of
 the profiles and writes one segment; the caller lists the segments in a new
-table of contents. Fields the pre-analysed token fields of search.schema
-take the fast path (a Counter of the space-separated tokens); any other
-indexed field goes through the field's own `index()`, as in Whoosh.
+table of contents. The pre-analysed token fields of search.schema take the
+fast path (a Counter of the space-separated tokens); any other indexed
+field goes through the field's own `index()`, as in Whoosh.
 """
 from __future__ import annotations
 
@@ -259,7 +259,11 @@ def _build_in_workers(ix, profiles: Iterable[dict], workers: int) -> list:
     def alive_or_fail() -> None:
         dead = [p.exitcode for p in processes if not p.is_alive()]
         if dead:
-            raise BuildFailed(f"a search build worker ended early (exit codes {dead})")
+            try:  # a worker that failed said why before it ended
+                kind, detail = outbox.get(timeout=WORKER_POLL_SECONDS)
+            except queue.Empty:
+                kind, detail = "error", f"exit codes {dead}"
+            raise BuildFailed(f"a search build worker ended early: {detail if kind == 'error' else dead}")
 
     def send(turn: int, item) -> None:
         while True:

@@ -130,7 +130,7 @@ def test_a_failing_worker_fails_the_rebuild_and_the_old_generation_answers(tmp_p
     generation = index.current_generation()
     monkeypatch.setattr(bulk, "PARALLEL_MIN_DOCUMENTS", 0)
     broken = [*profiles[20:], {"version": 1}]  # no expert id: to_document fails in a worker
-    with pytest.raises(bulk.BuildFailed):
+    with pytest.raises(bulk.BuildFailed, match="KeyError"):
         index.rebuild(iter(broken), applied_outbox_id=0, total=len(broken), workers=2)
     assert index.current_generation() == generation
     assert index.state().doc_count == 20
