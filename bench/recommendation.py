@@ -181,7 +181,8 @@ class RecommendationBench:
         profiles, filter_context, rank_context, rules = prepared or self.request(item)
         timing = Timing()
         started = time.perf_counter()
-        outcome = matcher.apply_filters(profiles, filter_context)
+        # As operations.run_recommendation: the qualified experts grouped for ranking in the same sweep.
+        outcome = matcher.apply_filters(profiles, filter_context, rank_context.targets)
         qualified_ids = [p.expert_id for p in outcome.qualified]
         filtered_record = outcome.as_record()
         timing.filters = time.perf_counter() - started
@@ -198,16 +199,12 @@ class RecommendationBench:
         timing.text = time.perf_counter() - started
 
         started = time.perf_counter()
-        ranked = matcher.rank(outcome.qualified, evidence, rank_context)
+        ranked = matcher.rank(outcome.qualified, evidence, rank_context, outcome.groups)
         timing.rank = time.perf_counter() - started
 
         started = time.perf_counter()
-        members = [matcher.Member(expert_id=r.profile.expert_id, employer_root_id=r.profile.employer_root_id,
-                                  same_system=r.profile.same_system_government,
-                                  covers=frozenset(matcher.covers(r.profile, rank_context.targets)),
-                                  senior=r.profile.senior, representative=r.profile.representative,
-                                  relatives=r.profile.relative_ids)
-                   for r in ranked]
+        # As operations.run_recommendation: the members in rank order, made as compose reads them.
+        members = ranked.members()
         composition = matcher.compose(members, rules, alternates_limit=ALTERNATES_LIMIT)
         composition.as_record()
         timing.compose = time.perf_counter() - started

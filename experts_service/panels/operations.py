@@ -324,15 +324,7 @@ def _rules(request: PanelRequest, policy, domain_names: Mapping[int, str]) -> ma
 
 
 def _member(profile: matcher.Profile, targets) -> matcher.Member:
-    return matcher.Member(
-        expert_id=profile.expert_id,
-        employer_root_id=profile.employer_root_id,
-        same_system=profile.same_system_government,
-        covers=frozenset(matcher.covers(profile, targets)),
-        senior=profile.senior,
-        representative=profile.representative,
-        relatives=profile.relative_ids,
-    )
+    return matcher.member_of(profile, targets)
 
 
 def _candidate_record(position: int, ranked: matcher.Ranked, member: matcher.Member,
@@ -418,15 +410,17 @@ def run_recommendation(actor, request: PanelRequest, method: str, *, relevance: 
         raise Conflict("该申请已随机抽取，不能重复抽取；成员变动请使用替换", fields={"method": ["已抽取"]})
     policy = current_policy()
     data = facts.gather(request, policy)
-    outcome = matcher.apply_filters(data.profiles, data.filter_context)
+    # The qualified experts are grouped for ranking in the same sweep, so the pool is read once.
+    outcome = matcher.apply_filters(data.profiles, data.filter_context, data.rank_context.targets)
     qualified_ids = [p.expert_id for p in outcome.qualified]
     # Text relevance first: the search side reads committed data with its own session.
     evidence, text_note = _text_evidence(request.item, [t.name for t in data.rank_context.targets], qualified_ids,
                                          len(data.profiles), relevance)
-    ranked = matcher.rank(outcome.qualified, evidence, data.rank_context)
+    # Both made as read: only the head of the order (panel, alternates, stored candidates) is built.
+    ranked = matcher.rank(outcome.qualified, evidence, data.rank_context, outcome.groups)
     names = data.rank_context.domain_names
     rules = _rules(request, policy, names)
-    members = [_member(r.profile, data.rank_context.targets) for r in ranked]
+    members = ranked.members()
     inputs = _inputs(request, data, policy, rules, text_note, chosen)
     if chosen is SelectionMethod.RECOMMEND:
         record = _recommend(actor, request, policy, inputs, ranked, members, rules, outcome, names)
@@ -435,6 +429,20 @@ def run_recommendation(actor, request: PanelRequest, method: str, *, relevance: 
     request.status = PanelRequestStatus.RECOMMENDED
     db.session.flush()
     return record
+
+
+def _head_naming(members, ids: list[int]) -> int:
+    """How many of the ranked members, from the top, it takes to include every one of `ids`."""
+    missing = set(ids)
+    count = 0
+    for member in members:
+        if not missing:
+            break
+        count += 1
+        missing.discard(member.expert_id)
+    if missing:
+        raise KeyError(min(missing))
+    return count
 
 
 def _stored_candidates(ranked, members, names, needed: int) -> list[dict]:
@@ -447,9 +455,8 @@ def _stored_candidates(ranked, members, names, needed: int) -> list[dict]:
 def _recommend(actor, request, policy, inputs, ranked, members, rules, outcome, names) -> Recommendation:
     composition = matcher.compose(members, rules, alternates_limit=ALTERNATES_LIMIT)
     result = composition.as_record()
-    position = {m.expert_id: k for k, m in enumerate(members)}
     named = [*composition.panel, *(a["expert_id"] for a in composition.alternates)]
-    needed = max((position[i] + 1 for i in named), default=0)
+    needed = _head_naming(members, named)
     record = Recommendation(
         panel_request=request, kind=RecommendationKind.RECOMMEND, created_by_id=getattr(actor, "id", None),
         policy_version=policy.version, algorithm_version=matcher.MATCHER_VERSION, inputs=inputs,
@@ -473,7 +480,7 @@ def _draw(actor, request, policy, inputs, ranked, members, rules, outcome, names
             f"{size} 名；请改用推荐方式或调整申请",
             fields={"method": [f"合格候选人不足 {size} 名"], "rules": ["draw_pool"]},
         )
-    pool = draw_module.pool_from_ranking([m.expert_id for m in members], size)
+    pool = draw_module.pool_from_ranking([m.expert_id for m in members[:size]], size)
     seed = draw_module.new_seed()
     inputs = {**inputs, "draw": {"pool_size": size, "qualified": len(ranked),
                                  "multiplier": policy.draw_pool_multiplier, "algorithm": draw_module.DRAW_ALGORITHM}}

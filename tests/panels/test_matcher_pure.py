@@ -409,3 +409,91 @@ def test_ranking_is_a_total_order_reproducible_from_stored_scores(scores):
     ranked = rank(pool, text, rank_context())
     stored = [(r.score, r.profile.expert_id) for r in ranked]
     assert stored == sorted(stored, key=lambda pair: matcher.order_key(*pair))
+
+
+# ---------------------------------------------------------------- the fast paths against their plain definitions
+# apply_filters, rank and the search take shortcuts at 100,000 experts (docs in
+# matcher.py); each is checked here against the definition it must equal.
+
+
+@PURE_PROFILES
+@given(pool=profiles(), avoid=st.sets(st.integers(1, 15), max_size=3), shuffle=st.randoms(use_true_random=False))
+def test_filters_equal_filter_reasons_per_expert_in_id_order(pool, avoid, shuffle):
+    ctx = context(avoid_ids=frozenset(avoid))
+    dropped = {code: [] for code, _ in FILTER_REASONS}
+    all_reasons, qualified = {}, []
+    for p in sorted(pool, key=lambda p: p.expert_id):
+        reasons = matcher.filter_reasons(p, ctx)
+        if reasons:
+            dropped[reasons[0]].append(p.expert_id)
+            all_reasons[p.expert_id] = reasons
+        else:
+            qualified.append(p.expert_id)
+    shuffled = list(pool)
+    shuffle.shuffle(shuffled)
+    targets = (DomainTarget(1, "城乡建设", frozenset({1}), True),)
+    for given_pool, grouped_for in ((pool, None), (shuffled, None), (shuffled, targets)):
+        outcome = apply_filters(given_pool, ctx, grouped_for)
+        assert [p.expert_id for p in outcome.qualified] == qualified
+        assert outcome.dropped == dropped and list(outcome.all_reasons.items()) == list(all_reasons.items())
+
+
+@st.composite
+def ranking_pools(draw):
+    n = draw(st.integers(0, 40))
+    ids = draw(st.permutations(range(1, n + 1)))
+    return [profile(
+        expert_id,
+        primary_domain_id=draw(st.sampled_from([1, 2, 3, 7])),
+        secondary_domain_ids=frozenset(draw(st.sets(st.sampled_from([1, 2, 3, 7]), max_size=2))),
+        tier_rank=draw(st.sampled_from([None, 1, 2, 3])),
+        engagements_in_lookback=draw(st.integers(0, 3)),
+        same_department_in_lookback=draw(st.integers(0, 1)),
+    ) for expert_id in ids]
+
+
+@PURE_PROFILES
+@given(pool=ranking_pools(), scored=st.dictionaries(st.integers(1, 45), st.floats(0, 1), max_size=12),
+       target_sets=st.sampled_from([(), ((1, True),), ((2, True), (3, False)), ((1, False), (7, True))]))
+def test_ranking_equals_scoring_every_expert_and_sorting(pool, scored, target_sets):
+    targets = tuple(DomainTarget(d, f"领域{d}", frozenset({d}), required) for d, required in target_sets)
+    ctx = rank_context(*targets)
+    text = {i: TextEvidence(s, ("词",)) for i, s in scored.items()}
+    expected = sorted((matcher.ranked_one(p, text.get(p.expert_id), ctx) for p in pool),
+                      key=lambda r: matcher.order_key(r.score, r.profile.expert_id))
+    grouped = apply_filters(pool, context(conflict_root_ids=frozenset(), avoid_ids=frozenset()), targets)
+    for ranking in (rank(pool, text, ctx), rank(grouped.qualified, text, ctx, grouped.groups)):
+        assert len(ranking) == len(expected)
+        assert list(ranking) == expected
+        assert list(ranking.members()) == [matcher.member_of(r.profile, targets) for r in expected]
+
+
+@PURE
+@given(order=pools(), rules=rule_sets())
+def test_is_compliant_is_check_panels_verdict(order, rules):
+    for size in range(min(len(order), rules.seats + 1) + 1):
+        panel = order[:size]
+        report = matcher.check_panel(panel, rules)
+        assert matcher.is_compliant(panel, rules) == all(report[code]["met"] for code in matcher.HARD_RULES)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3])
+@PURE
+@given(order=pools(), rules=rule_sets())
+def test_a_search_over_a_small_window_finds_what_one_over_the_whole_order_does(window, order, rules):
+    whole = compose(order, rules, alternates_limit=3)
+    original = matcher.SEARCH_FIRST_WINDOW
+    matcher.SEARCH_FIRST_WINDOW = window
+    try:
+        windowed = compose(order, rules, alternates_limit=3)
+    finally:
+        matcher.SEARCH_FIRST_WINDOW = original
+    assert windowed == whole
+
+
+def test_a_domain_covered_only_deep_in_a_large_pool_is_still_found():
+    # The search window has to grow to the one candidate who covers the domain.
+    pool = [Member(i, i, False, frozenset({2}) if i == 4000 else frozenset(), i % 3 == 0, True)
+            for i in range(1, 5001)]
+    composition = compose(pool, rules(seats=5, required_domains=(2,), min_senior=1), alternates_limit=3)
+    assert composition.compliant and composition.panel == [1, 2, 3, 4, 4000]
