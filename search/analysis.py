@@ -25,6 +25,8 @@ _IS_CJK = re.compile(f"^[{_CJK}]+$")
 _CJK_RUN_OR_LATIN = re.compile(f"[{_CJK}]+|{_LATIN_WORD.pattern}")
 # English words repeat across profiles: stemming each distinct word once is enough.
 STEM_CACHE_SIZE = 100_000
+# Keywords and title lines repeat across a pool (城市更新, 教授 院长 江海大学).
+PHRASE_CACHE_SIZE = 200_000
 _stem_cached = functools.lru_cache(maxsize=STEM_CACHE_SIZE)(stem)
 
 # Function words only: common topic words (研究, 问题) still help when
@@ -55,6 +57,9 @@ def add_vocabulary(terms: Iterable[str]) -> int:
             jieba.add_word(term, freq=None)
             _vocabulary.add(term)
             added += 1
+        if added:
+            # A new word changes how text is cut: what was cut before is stale.
+            analysed_phrase.cache_clear()
     return added
 
 
@@ -80,6 +85,13 @@ def word_tokens(text: str) -> list[str]:
             if lowered not in STOP_WORDS:
                 tokens.append(_stem_cached(lowered))
     return tokens
+
+
+@functools.lru_cache(maxsize=PHRASE_CACHE_SIZE)
+def analysed_phrase(phrase: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(words, bigrams) of a short phrase that many profiles share (a keyword,
+    a title and employer): analysed once per process until the vocabulary changes."""
+    return tuple(word_tokens(phrase)), tuple(bigram_tokens(phrase))
 
 
 def bigram_tokens(text: str) -> list[str]:

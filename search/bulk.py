@@ -27,7 +27,7 @@ from collections import Counter
 from typing import Callable, Iterable
 
 from whoosh.analysis import SpaceSeparatedTokenizer
-from whoosh.codec import default_codec
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.formats import Frequency
 from whoosh.index import TOC, clean_files
 from whoosh.system import pack_uint
@@ -44,6 +44,11 @@ PARALLEL_MIN_DOCUMENTS = 4000
 WORKER_POLL_SECONDS = 1.0
 # The pipe to each worker holds a few batches, so a slow worker throttles the reader.
 QUEUE_BATCHES = 4
+# Posting blocks stored as they are: most terms are rare and their blocks a
+# few bytes, which zlib (Whoosh's default, level 3) cannot shrink but costs
+# time on every write and on every read. Each block records its own level,
+# so segments written later by Whoosh's writer (compressed) read alongside.
+POSTINGS_COMPRESSION = 0
 _STOP = None
 _SPACE_SEPARATED = SpaceSeparatedTokenizer()
 
@@ -64,7 +69,7 @@ class SegmentBuilder:
     def __init__(self, storage, schema, indexname: str):
         self.storage = storage
         self.schema = schema
-        self.codec = default_codec()
+        self.codec = W3Codec(compression=POSTINGS_COMPRESSION)
         self.segment = self.codec.new_segment(storage, indexname)
         self.perdoc = self.codec.per_document_writer(storage, self.segment)
         self.docnum = 0

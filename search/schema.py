@@ -23,7 +23,7 @@ import re
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 
-from search.analysis import bigram_tokens, word_tokens
+from search.analysis import analysed_phrase, bigram_tokens, word_tokens
 
 # Bump when the documents change: an index of another version is rebuilt.
 # 2: declared part and achievements stored apart for stage 2.
@@ -73,19 +73,23 @@ def expert_schema() -> Schema:
 
 def to_document(profile: dict) -> dict:
     """Index document from a plain profile dict (see search_bridge.profile_of)."""
-    keywords = "；".join(profile.get("keywords") or [])
     title = " ".join(filter(None, [profile.get("title"), profile.get("position"), profile.get("employer")]))
     bio = profile.get("bio") or ""
     items = [item for item in (profile.get("achievements") or []) if item and item.strip()]
     achievements = "\n".join(items)
     domain_names = list(dict.fromkeys(profile.get("domains") or []))
-    # Each part is analysed once (the keywords, counted twice, too); the
-    # indexed fields are their concatenation. Parts never share a token:
-    # jieba and the bigrams both break at the line breaks and spaces between them.
-    about_parts = [part for part in (keywords, keywords, title, bio) if part]
-    analysed = {part: (word_tokens(part), bigram_tokens(part)) for part in dict.fromkeys(about_parts)}
-    about_words = " ".join(" ".join(analysed[part][0]) for part in about_parts if analysed[part][0])
-    about_bigrams = " ".join(" ".join(analysed[part][1]) for part in about_parts if analysed[part][1])
+    # The declared part: keywords (twice: a declared field counts more than a
+    # passing mention), title line, bio. Keywords and the title line are
+    # analysed as cached phrases; that gives the tokens of the joined text,
+    # since jieba and the bigrams both break at the separators between them.
+    keyword_words, keyword_bigrams = [], []
+    for keyword in profile.get("keywords") or []:
+        words, bigrams = analysed_phrase(keyword)
+        keyword_words.extend(words)
+        keyword_bigrams.extend(bigrams)
+    title_words, title_bigrams = analysed_phrase(title) if title else ((), ())
+    about_words = " ".join([*keyword_words, *keyword_words, *title_words, *word_tokens(bio)])
+    about_bigrams = " ".join([*keyword_bigrams, *keyword_bigrams, *title_bigrams, *bigram_tokens(bio)])
     item_words = [" ".join(word_tokens(item)) for item in items]
     item_bigrams = [" ".join(bigram_tokens(item)) for item in items]
     return {

@@ -138,3 +138,13 @@ def test_a_failing_worker_fails_the_rebuild_and_the_old_generation_answers(tmp_p
     index.rebuild(iter(profiles), applied_outbox_id=0, total=len(profiles), workers=2)
     assert not list((tmp_path / "bulk").glob(f"*{BUILDING_SUFFIX}"))
     assert index.state().doc_count == POOL_SIZE
+
+
+def test_a_new_vocabulary_word_is_not_hidden_by_cached_phrases():
+    from search.analysis import analysed_phrase
+
+    phrase = "协同甄别枢纽机制"  # a made-up term, in no dictionary
+    assert "甄别枢纽" not in analysed_phrase(phrase)[0]
+    add_vocabulary(["甄别枢纽"])
+    assert "甄别枢纽" in analysed_phrase(phrase)[0]
+    assert "甄别枢纽" in to_document({"expert_id": 1, "keywords": [phrase]})["about_words"].split()
