@@ -40,6 +40,7 @@ STOP_WORDS = CHINESE_STOP_WORDS | ENGLISH_STOP_WORDS
 
 _vocabulary_lock = threading.Lock()
 _vocabulary: set[str] = set()
+_vocabulary_generation = 0
 
 
 def add_vocabulary(terms: Iterable[str]) -> int:
@@ -59,7 +60,11 @@ def add_vocabulary(terms: Iterable[str]) -> int:
             added += 1
         if added:
             # A new word changes how text is cut: what was cut before is stale.
-            analysed_phrase.cache_clear()
+            # The generation is part of the cache key, so a phrase another
+            # thread is cutting with the old dictionary right now is not kept.
+            global _vocabulary_generation
+            _vocabulary_generation += 1
+            _analysed_phrase.cache_clear()
     return added
 
 
@@ -87,10 +92,14 @@ def word_tokens(text: str) -> list[str]:
     return tokens
 
 
-@functools.lru_cache(maxsize=PHRASE_CACHE_SIZE)
 def analysed_phrase(phrase: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(words, bigrams) of a short phrase that many profiles share (a keyword,
     a title and employer): analysed once per process until the vocabulary changes."""
+    return _analysed_phrase(phrase, _vocabulary_generation)
+
+
+@functools.lru_cache(maxsize=PHRASE_CACHE_SIZE)
+def _analysed_phrase(phrase: str, generation: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(word_tokens(phrase)), tuple(bigram_tokens(phrase))
 
 

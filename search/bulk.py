@@ -40,10 +40,15 @@ from search.schema import to_document
 BATCH_SIZE = 500
 # Below this many documents one process is quicker than starting workers.
 PARALLEL_MIN_DOCUMENTS = 4000
-# A worker whose parent died (a killed rebuild) stops instead of waiting forever.
+# How often a waiting worker checks that its parent (a killed rebuild) is still there.
 WORKER_POLL_SECONDS = 1.0
-# The pipe to each worker holds a few batches, so a slow worker throttles the reader.
-QUEUE_BATCHES = 4
+# How often the parent, waiting for segments, checks that no worker died silently.
+RESULT_POLL_SECONDS = 1.0
+# How long to wait for a worker to exit once it has reported or been terminated.
+JOIN_SECONDS = 5.0
+# Each worker's segment is one more place for every term lookup to ask:
+# more processes than this gain less in building than they cost in searching.
+MAX_WORKERS = 4
 # Posting blocks stored as they are: most terms are rare and their blocks a
 # few bytes, which zlib (Whoosh's default, level 3) cannot shrink but costs
 # time on every write and on every read. Each block records its own level,
@@ -54,7 +59,12 @@ _SPACE_SEPARATED = SpaceSeparatedTokenizer()
 
 
 def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    """One per core this process may run on (a container's limit included), at most MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
 
 
 def _is_token_field(field) -> bool:
@@ -73,6 +83,9 @@ class SegmentBuilder:
         self.segment = self.codec.new_segment(storage, indexname)
         self.perdoc = self.codec.per_document_writer(storage, self.segment)
         self.docnum = 0
+        unsupported = [name for name in schema.names() if schema[name].vector or schema[name].separate_spelling()]
+        if unsupported:  # term vectors and spelling words are not written here
+            raise ValueError(f"bulk build does not write vectors or spelling for {unsupported}")
         self.token_fields = {name for name in schema.names() if schema[name].indexed and _is_token_field(schema[name])}
         # token field -> term -> (document numbers, frequencies)
         self.token_postings: dict[str, dict[str, tuple[array, array]]] = {name: {} for name in self.token_fields}
@@ -195,10 +208,9 @@ def build_segment(storage, schema, indexname: str, profiles: Iterable[dict]):
     return builder.finish()
 
 
-def _worker(directory: str, indexname: str, inbox, outbox) -> None:
+def _worker(number: int, parent: int, directory: str, indexname: str, inbox, outbox) -> None:
     from whoosh import index as whoosh_index
 
-    parent = os.getppid()
     try:
         ix = whoosh_index.open_dir(directory, indexname=indexname)
         builder = SegmentBuilder(ix.storage, ix.schema, indexname)
@@ -213,9 +225,9 @@ def _worker(directory: str, indexname: str, inbox, outbox) -> None:
                 break
             for profile in batch:
                 builder.add(to_document(profile))
-        outbox.put(("segment", builder.finish()))
+        outbox.put((number, "segment", builder.finish()))
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which fails the rebuild
-        outbox.put(("error", f"{type(error).__name__}: {error}"))
+        outbox.put((number, "error", f"{type(error).__name__}: {error}"))
 
 
 class BuildFailed(RuntimeError):
@@ -224,10 +236,18 @@ class BuildFailed(RuntimeError):
 
 def build_generation(ix, profiles: Iterable[dict], workers: int = 1, total: int | None = None,
                      progress: Callable[[int], None] | None = None, progress_every: int = BATCH_SIZE) -> int:
-    """Write every profile into the empty index `ix` (one segment per worker)
-    and commit a table of contents listing the segments. Returns the documents written."""
+    """Write every profile into the empty index `ix` and commit a table of
+    contents listing the segments; returns how many profiles were written.
+
+    In parallel (`workers` > 1 and `total` known and large enough), worker k
+    takes the k-th contiguous share of the profiles and the segments are
+    listed in that order, so document numbers follow the input's order
+    exactly as a single writer's do (stage 1 breaks ties by document number):
+    the same profiles give the same index whatever the number of workers.
+    `progress` counts profiles read from `profiles`.
+    """
     parallel = (workers > 1 and "fork" in multiprocessing.get_all_start_methods()
-                and (total is None or total >= PARALLEL_MIN_DOCUMENTS))
+                and total is not None and total >= PARALLEL_MIN_DOCUMENTS)
     written = 0
 
     def counted(items):
@@ -241,7 +261,7 @@ def build_generation(ix, profiles: Iterable[dict], workers: int = 1, total: int 
     if not parallel:
         segments = [build_segment(ix.storage, ix.schema, ix.indexname, counted(profiles))]
     else:
-        segments = _build_in_workers(ix, counted(profiles), workers)
+        segments = _build_in_workers(ix, counted(profiles), workers, share=-(-total // workers))
     segments = [segment for segment in segments if segment.doc_count_all()]
     generation = ix.latest_generation() + 1
     TOC(ix.schema, segments, generation).write(ix.storage, ix.indexname)
@@ -252,61 +272,67 @@ def build_generation(ix, profiles: Iterable[dict], workers: int = 1, total: int 
     return written
 
 
-def _build_in_workers(ix, profiles: Iterable[dict], workers: int) -> list:
+def _build_in_workers(ix, profiles: Iterable[dict], workers: int, share: int) -> list:
+    """Worker k gets profiles k*share .. (k+1)*share - 1 (the last one any beyond).
+
+    The inboxes are unbounded: the reader hands the first share over as fast
+    as it reads, so the next worker starts early instead of waiting for the
+    first to work through its share (the backlog is held in memory meanwhile).
+    Workers are forked while the caller may hold a database connection; they
+    never use it and leave through os._exit (multiprocessing's fork start),
+    so it is not touched.
+    """
     context = multiprocessing.get_context("fork")
     outbox = context.Queue()
-    inboxes = [context.Queue(maxsize=QUEUE_BATCHES) for _ in range(workers)]
-    processes = [context.Process(target=_worker, args=(ix.storage.folder, ix.indexname, inbox, outbox), daemon=True)
-                 for inbox in inboxes]
+    inboxes = [context.Queue() for _ in range(workers)]
+    parent = os.getpid()
+    processes = [context.Process(target=_worker, args=(number, parent, ix.storage.folder, ix.indexname, inbox, outbox),
+                                 daemon=True)
+                 for number, inbox in enumerate(inboxes)]
     for process in processes:
         process.start()
-
-    def alive_or_fail() -> None:
-        dead = [p.exitcode for p in processes if not p.is_alive()]
-        if dead:
-            try:  # a worker that failed said why before it ended
-                kind, detail = outbox.get(timeout=WORKER_POLL_SECONDS)
-            except queue.Empty:
-                kind, detail = "error", f"exit codes {dead}"
-            raise BuildFailed(f"a search build worker ended early: {detail if kind == 'error' else dead}")
-
-    def send(turn: int, item) -> None:
-        while True:
-            try:
-                inboxes[turn % workers].put(item, timeout=WORKER_POLL_SECONDS)
-                return
-            except queue.Full:
-                alive_or_fail()
-
-    results = []
+    results: dict[int, tuple[str, object]] = {}
     try:
         batch, turn = [], 0
-        for profile in profiles:
+        for position, profile in enumerate(profiles):
+            owner = min(position // share, workers - 1)
+            if owner != turn and batch:
+                inboxes[turn].put(batch)
+                batch = []
+            turn = owner
             batch.append(profile)
             if len(batch) >= BATCH_SIZE:
-                # Whole batches in turn, so both workers are busy from the start.
-                send(turn, batch)
-                batch, turn = [], turn + 1
+                inboxes[turn].put(batch)
+                batch = []
         if batch:
-            send(turn, batch)
-        for number in range(workers):
-            send(number, _STOP)
+            inboxes[turn].put(batch)
+        for inbox in inboxes:
+            inbox.put(_STOP)
         while len(results) < workers:
             try:
-                results.append(outbox.get(timeout=WORKER_POLL_SECONDS))
+                number, kind, detail = outbox.get(timeout=RESULT_POLL_SECONDS)
+                results[number] = (kind, detail)
+                if kind == "error":
+                    raise BuildFailed(f"search build worker {number}: {detail}")
             except queue.Empty:
-                # A worker that reported and exited is fine; one that died silently is not.
-                if sum(1 for p in processes if p.is_alive()) < workers - len(results):
+                silent = [n for n, p in enumerate(processes) if not p.is_alive() and n not in results]
+                if silent:
                     try:  # a result sent just before its worker exited
-                        results.append(outbox.get(timeout=WORKER_POLL_SECONDS))
+                        number, kind, detail = outbox.get(timeout=RESULT_POLL_SECONDS)
+                        results[number] = (kind, detail)
+                        if kind == "error":
+                            raise BuildFailed(f"search build worker {number}: {detail}") from None
                     except queue.Empty:
-                        raise BuildFailed("a search build worker ended without writing its segment") from None
-    finally:
+                        raise BuildFailed(f"search build workers {silent} ended without writing their segment") from None
+    except BaseException:
+        for inbox in inboxes:
+            # Batches no worker will read must not keep this process from exiting.
+            inbox.cancel_join_thread()
         for process in processes:
-            process.join(timeout=WORKER_POLL_SECONDS)
             if process.is_alive():
                 process.terminate()
-    errors = [detail for kind, detail in results if kind == "error"]
-    if errors:
-        raise BuildFailed("; ".join(errors))
-    return [segment for kind, segment in results]
+        raise
+    finally:
+        for process in processes:
+            process.join(timeout=JOIN_SECONDS)
+    return [results[number][1] for number in range(workers)]

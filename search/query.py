@@ -231,7 +231,8 @@ def stage1_top(searcher, selected: list[tuple[str, str]], frequencies: Mapping[t
     Whoosh's BM25F per term (idf raised to IDF_POWER, the field's weight as
     the boost), added up per document, computed here from the posting lists
     directly: for the few thousand postings stage 1 reads, Whoosh's matcher
-    tree cost three times the scoring itself.
+    tree cost three times the scoring itself. Terms are added in selection
+    order, where Whoosh adds along its tree: a sum may differ in its last bit.
     """
     reader = searcher.reader()
     documents = searcher.doc_count_all()
@@ -244,8 +245,9 @@ def stage1_top(searcher, selected: list[tuple[str, str]], frequencies: Mapping[t
         # Deleted documents are not in the postings a reader gives out.
         for docnum, weight in reader.postings(field_name, term).items_as("weight"):
             length = field_length(docnum, field_name, 1)
+            # Bracketed as whoosh.scoring.bm25, boosted as Whoosh's wrapping matcher does.
             norm = BM25_K1 * ((1 - BM25_B) + BM25_B * length / average)
-            score = boost * (idf * (weight * (BM25_K1 + 1)) / (weight + norm))
+            score = (idf * ((weight * (BM25_K1 + 1)) / (weight + norm))) * boost
             scores[docnum] = scores.get(docnum, 0.0) + score
     best = heapq.nsmallest(STAGE1_CANDIDATES, scores.items(), key=lambda entry: (-entry[1], entry[0]))
     return [docnum for docnum, _score in best]

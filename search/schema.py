@@ -27,8 +27,9 @@ from search.analysis import analysed_phrase, bigram_tokens, word_tokens
 
 # Bump when the documents change: an index of another version is rebuilt.
 # 2: declared part and achievements stored apart for stage 2.
-# 3: term frequencies without positions (nothing asks for phrases).
-SCHEMA_VERSION = 3
+# (Frequencies without positions, phrase=False below, changed how postings
+# are kept, not the documents: Whoosh reads both, so no rebuild is forced.)
+SCHEMA_VERSION = 2
 TOKEN_FIELDS = ("words", "bigrams", "domains")
 # Stored plain text shown in explanations, with their Chinese labels.
 SNIPPET_FIELDS = {

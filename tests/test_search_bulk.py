@@ -2,7 +2,11 @@
 same terms, postings, lengths and stored fields; same answers; one or more
 worker processes; a failing worker fails the rebuild and leaves the old
 generation answering."""
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from whoosh import index as whoosh_index
@@ -64,7 +68,8 @@ def _contents(ix) -> dict:
                                     matcher.value() if field_name != "version" else None))
                     matcher.next()
                 info = reader.term_info(field_name, term)
-                postings[(field_name, term)] = (sorted(entries), info.doc_frequency(), info.weight(),
+                # In document order, which follows the profiles' order in every build.
+                postings[(field_name, term)] = (entries, info.doc_frequency(), info.weight(),
                                                 info.min_length(), info.max_length())
         lengths = {(expert_of[docnum], f): reader.doc_field_length(docnum, f)
                    for docnum in expert_of for f in ("words", "bigrams", "domains")}
@@ -91,6 +96,9 @@ def test_a_bulk_build_holds_what_the_stock_writer_writes(tmp_path, profiles, mon
     index.rebuild(iter(profiles), applied_outbox_id=0, total=len(profiles), workers=workers)
     built = _contents(index.open())
     assert len(index.open()._segments()) == workers
+    with index.open().searcher() as searcher:
+        in_document_order = [int(fields["expert_id"]) for fields in searcher.all_stored_fields()]
+    assert in_document_order == [p["expert_id"] for p in profiles]
     assert built["count"] == stock["count"] == POOL_SIZE
     assert built["postings"].keys() == stock["postings"].keys()
     assert built["postings"] == stock["postings"]
@@ -99,16 +107,25 @@ def test_a_bulk_build_holds_what_the_stock_writer_writes(tmp_path, profiles, mon
     assert built["totals"] == stock["totals"]
 
 
-def test_a_bulk_build_answers_as_the_stock_index(tmp_path, profiles, monkeypatch):
+@pytest.mark.parametrize("candidates", [20, 300])
+def test_a_bulk_build_answers_as_the_stock_index(tmp_path, profiles, monkeypatch, candidates):
+    # 20 < the pool: stage 1 picks candidates (ties at its cut-off included); 300: the pool is rescored in full.
     monkeypatch.setattr(bulk, "PARALLEL_MIN_DOCUMENTS", 0)
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 30)
+    monkeypatch.setattr(search_query, "STAGE1_CANDIDATES", candidates)
     (tmp_path / "stock").mkdir()
-    stock = _stock_index(tmp_path / "stock", profiles)
-    index = ExpertIndex(tmp_path / "bulk")
-    index.rebuild(iter(profiles), applied_outbox_id=0, total=len(profiles), workers=2)
-    for text in ("推进城市更新和老旧小区改造", "碳排放权交易市场与绿色金融", "renewable energy policy", "数字政府建设"):
-        expected = [(h.expert_id, round(h.raw_score, 9)) for h in search_query.search(stock, text, domains=["城乡建设"])]
-        got = [(h.expert_id, round(h.raw_score, 9)) for h in search_query.search(index.open(), text, domains=["城乡建设"])]
-        assert got == expected and got
+    built = {"stock": _stock_index(tmp_path / "stock", profiles)}
+    for name, workers in (("one", 1), ("two", 2), ("two again", 2), ("three", 3)):
+        index = ExpertIndex(tmp_path / name)
+        index.rebuild(iter(profiles), applied_outbox_id=0, total=len(profiles), workers=workers)
+        built[name] = index.open()
+    for text in ("推进城市更新和老旧小区改造", "碳排放权交易市场与绿色金融", "renewable energy policy", "数字政府建设",
+                 "乡村振兴"):
+        answers = {name: [(h.expert_id, h.raw_score, h.matched_terms)
+                          for h in search_query.search(ix, text, domains=["城乡建设"])]
+                   for name, ix in built.items()}
+        assert answers["stock"]
+        assert all(answer == answers["stock"] for answer in answers.values()), text
 
 
 def test_an_incremental_update_after_a_bulk_build(tmp_path, profiles, monkeypatch):
@@ -130,7 +147,7 @@ def test_a_failing_worker_fails_the_rebuild_and_the_old_generation_answers(tmp_p
     generation = index.current_generation()
     monkeypatch.setattr(bulk, "PARALLEL_MIN_DOCUMENTS", 0)
     broken = [*profiles[20:], {"version": 1}]  # no expert id: to_document fails in a worker
-    with pytest.raises(bulk.BuildFailed, match="KeyError"):
+    with pytest.raises(bulk.BuildFailed, match="worker 1: KeyError"):
         index.rebuild(iter(broken), applied_outbox_id=0, total=len(broken), workers=2)
     assert index.current_generation() == generation
     assert index.state().doc_count == 20
@@ -148,3 +165,29 @@ def test_a_new_vocabulary_word_is_not_hidden_by_cached_phrases():
     add_vocabulary(["甄别枢纽"])
     assert "甄别枢纽" in analysed_phrase(phrase)[0]
     assert "甄别枢纽" in to_document({"expert_id": 1, "keywords": [phrase]})["about_words"].split()
+
+
+FAILING_BUILD = """
+import sys
+from search import bulk
+from search.index import ExpertIndex
+bulk.PARALLEL_MIN_DOCUMENTS = 0
+bulk.BATCH_SIZE = 200
+big = "城市更新" * 2000  # large batches fill the pipe to a worker that has stopped reading
+profiles = [{"expert_id": n, "bio": big} for n in range(1, 2001)]
+profiles[10] = {"version": 1}  # no expert id: the first worker fails early
+try:
+    ExpertIndex(sys.argv[1]).rebuild(iter(profiles), applied_outbox_id=0, total=len(profiles), workers=2)
+except bulk.BuildFailed as error:
+    print("failed:", error, flush=True)
+"""
+
+
+def test_a_failed_parallel_build_lets_the_process_exit(tmp_path):
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING_BUILD, encoding="utf-8")
+    root = Path(__file__).resolve().parent.parent
+    finished = subprocess.run([sys.executable, str(script), str(tmp_path / "index")], capture_output=True, text=True,
+                              timeout=120, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    assert finished.returncode == 0, finished.stderr
+    assert "failed: search build worker 0: KeyError" in finished.stdout
