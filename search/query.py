@@ -3,8 +3,8 @@
 Stage 1 (Whoosh's postings, BM25F): an OR of the item's rarest word and
 bigram terms, taken rarest first while their summed posting-list lengths
 stay within STAGE1_MAX_POSTINGS (at most STAGE1_MAX_TERMS, at least one
-term), collects the top STAGE1_CANDIDATES experts. The bound is absolute, so query cost stays
-flat as the pool grows; common terms (研究) never have their long posting
+term), collects the top STAGE1_CANDIDATES experts. The bound is absolute,
+so query cost stays flat as the pool grows; common terms (研究) never have their long posting
 lists walked. A pool no larger than STAGE1_CANDIDATES is rescored in full.
 
 Stage 2: those candidates are rescored exactly with every query term,
@@ -29,7 +29,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from math import log
 
 from search.schema import SNIPPET_FIELDS, bigram_tokens, domain_token, word_tokens
 
@@ -137,7 +136,7 @@ class Scorer:
             if frequency is None:
                 frequency = self.searcher.doc_frequency(field_name, term)
             # Whoosh's idf (scoring.WeightingModel.idf), raised to the power.
-            self._idf[key] = (log(self._documents / (frequency + 1)) + 1) ** TEXT_IDF_POWER
+            self._idf[key] = (math.log(self._documents / (frequency + 1)) + 1) ** TEXT_IDF_POWER
         return self._idf[key]
 
     def _lookup(self, field_name: str, wanted: list[str]) -> tuple[frozenset[str], dict[str, int]]:
@@ -236,12 +235,12 @@ def stage1_top(searcher, selected: list[tuple[str, str]], frequencies: Mapping[t
     """
     reader = searcher.reader()
     documents = searcher.doc_count_all()
+    field_length = reader.doc_field_length
     scores: dict[int, float] = {}
     for field_name, term in selected:
-        idf = (log(documents / (frequencies[(field_name, term)] + 1)) + 1) ** IDF_POWER
+        idf = (math.log(documents / (frequencies[(field_name, term)] + 1)) + 1) ** IDF_POWER
         average = searcher.avg_field_length(field_name) or 1
         boost = FIELD_WEIGHTS[field_name]
-        field_length = reader.doc_field_length
         # Deleted documents are not in the postings a reader gives out.
         for docnum, weight in reader.postings(field_name, term).items_as("weight"):
             length = field_length(docnum, field_name, 1)
