@@ -1,4 +1,8 @@
 """Relevance explanations: matched terms, escaped highlights, keyword boost, domains."""
+import math
+
+import pytest
+
 from search import query as search_query
 from search.index import ExpertIndex
 
@@ -89,6 +93,13 @@ def test_standard_scores_compare_one_expert_across_items(tmp_path):
     assert 1 not in off_topic  # no shared word: expert 1 scores this query's floor
     off_topic_floor = next(iter(off_topic.values())).standard_floor
     assert on_topic[1].standard_score > 0 > off_topic_floor
+    # By hand: standardised against all 4 experts, those without a hit counting as 0.
+    raw = [hit.raw_score for hit in on_topic.values()] + [0.0] * (4 - len(on_topic))
+    mean = sum(raw) / 4
+    spread = math.sqrt(sum((r - mean) ** 2 for r in raw) / 4)
+    for hit in on_topic.values():
+        assert hit.standard_score == pytest.approx((hit.raw_score - mean) / spread, rel=1e-9)
+        assert hit.standard_floor == pytest.approx(-mean / spread, rel=1e-9)
 
 
 def test_a_large_pool_rescores_only_the_stage1_candidates(tmp_path, monkeypatch):
