@@ -89,7 +89,7 @@ class SegmentBuilder:
         self.token_fields = {name for name in schema.names() if schema[name].indexed and _is_token_field(schema[name])}
         # token field -> term -> (document numbers, frequencies)
         self.token_postings: dict[str, dict[str, tuple[array, array]]] = {name: {} for name in self.token_fields}
-        # other indexed fields -> term bytes -> [(docnum, weight, value bytes, length)]
+        # other indexed fields -> term bytes -> [(docnum, weight, value bytes)]
         self.other_postings: dict[str, dict[bytes, list]] = {
             name: {} for name in schema.names() if schema[name].indexed and name not in self.token_fields}
         # field -> stored length of each document (as the per-document reader will report it)
@@ -292,20 +292,33 @@ def _build_in_workers(ix, profiles: Iterable[dict], workers: int, share: int) ->
     for process in processes:
         process.start()
     results: dict[int, tuple[str, object]] = {}
+
+    def hand_over(owner: int, items: list) -> None:
+        inboxes[owner].put(items)
+        # A worker that failed says so at once: stop reading the rest of the pool.
+        while True:
+            try:
+                number, kind, detail = outbox.get_nowait()
+            except queue.Empty:
+                return
+            results[number] = (kind, detail)
+            if kind == "error":
+                raise BuildFailed(f"search build worker {number}: {detail}")
+
     try:
         batch, turn = [], 0
         for position, profile in enumerate(profiles):
             owner = min(position // share, workers - 1)
             if owner != turn and batch:
-                inboxes[turn].put(batch)
+                hand_over(turn, batch)
                 batch = []
             turn = owner
             batch.append(profile)
             if len(batch) >= BATCH_SIZE:
-                inboxes[turn].put(batch)
+                hand_over(turn, batch)
                 batch = []
         if batch:
-            inboxes[turn].put(batch)
+            hand_over(turn, batch)
         for inbox in inboxes:
             inbox.put(_STOP)
         while len(results) < workers:
