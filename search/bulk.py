@@ -293,17 +293,21 @@ def _build_in_workers(ix, profiles: Iterable[dict], workers: int, share: int) ->
         process.start()
     results: dict[int, tuple[str, object]] = {}
 
+    def record(message) -> None:
+        number, kind, detail = message
+        results[number] = (kind, detail)
+        if kind == "error":
+            raise BuildFailed(f"search build worker {number}: {detail}")
+
     def hand_over(owner: int, items: list) -> None:
         inboxes[owner].put(items)
         # A worker that failed says so at once: stop reading the rest of the pool.
         while True:
             try:
-                number, kind, detail = outbox.get_nowait()
+                message = outbox.get_nowait()
             except queue.Empty:
                 return
-            results[number] = (kind, detail)
-            if kind == "error":
-                raise BuildFailed(f"search build worker {number}: {detail}")
+            record(message)
 
     try:
         batch, turn = [], 0
@@ -323,20 +327,16 @@ def _build_in_workers(ix, profiles: Iterable[dict], workers: int, share: int) ->
             inbox.put(_STOP)
         while len(results) < workers:
             try:
-                number, kind, detail = outbox.get(timeout=RESULT_POLL_SECONDS)
-                results[number] = (kind, detail)
-                if kind == "error":
-                    raise BuildFailed(f"search build worker {number}: {detail}")
+                message = outbox.get(timeout=RESULT_POLL_SECONDS)
             except queue.Empty:
                 silent = [n for n, p in enumerate(processes) if not p.is_alive() and n not in results]
-                if silent:
-                    try:  # a result sent just before its worker exited
-                        number, kind, detail = outbox.get(timeout=RESULT_POLL_SECONDS)
-                        results[number] = (kind, detail)
-                        if kind == "error":
-                            raise BuildFailed(f"search build worker {number}: {detail}") from None
-                    except queue.Empty:
-                        raise BuildFailed(f"search build workers {silent} ended without writing their segment") from None
+                if not silent:
+                    continue
+                try:  # a result sent just before its worker exited
+                    message = outbox.get(timeout=RESULT_POLL_SECONDS)
+                except queue.Empty:
+                    raise BuildFailed(f"search build workers {silent} ended without writing their segment") from None
+            record(message)
     except BaseException:
         for inbox in inboxes:
             # Batches no worker will read must not keep this process from exiting.

@@ -83,10 +83,8 @@ def document_frequencies(searcher, terms: dict[str, list[str]]) -> dict[tuple[st
             for field_name in ("words", "bigrams", "domains") for term in terms[field_name]}
 
 
-def select_stage1_terms(searcher, terms: dict[str, list[str]],
-                        frequencies: Mapping[tuple[str, str], int] | None = None) -> list[tuple[str, str]]:
-    if frequencies is None:
-        frequencies = document_frequencies(searcher, terms)
+def select_stage1_terms(terms: dict[str, list[str]],
+                        frequencies: Mapping[tuple[str, str], int]) -> list[tuple[str, str]]:
     candidates = []
     for field_name in ("words", "bigrams"):
         for term in terms[field_name]:
@@ -260,7 +258,7 @@ def candidate_docnums(searcher, terms: dict[str, list[str]],
         return [docnum for docnum in range(searcher.doc_count_all()) if not reader.is_deleted(docnum)]
     if frequencies is None:
         frequencies = document_frequencies(searcher, terms)
-    selected = select_stage1_terms(searcher, terms, frequencies)
+    selected = select_stage1_terms(terms, frequencies)
     return stage1_top(searcher, selected, frequencies) if selected else []
 
 
