@@ -20,6 +20,7 @@ from experts_service.lifecycle.models import (  # noqa: F401
     ReviewVote,
     StatusChange,
 )
+from experts_service.panels.pool_version import MatchPoolState  # noqa: F401
 from experts_service.panels.models import (  # noqa: F401
     AvoidEntry,
     DecisionItem,

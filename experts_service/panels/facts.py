@@ -7,14 +7,18 @@ the time (bench/facts.py measures it on SQLite and PostgreSQL).
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import gc
-from collections import defaultdict
+import itertools
+import threading
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
+from flask import current_app
 
 from experts_service.experts.models import (
     ConflictDeclaration,
@@ -24,8 +28,10 @@ from experts_service.experts.models import (
     UnavailablePeriod,
     expert_secondary_domains,
 )
+from experts_service.core.clock import today
 from experts_service.extensions import db
 from experts_service.panels.matcher import DomainTarget, Employment, FilterContext, Profile, RankContext
+from experts_service.panels import pool_version
 from experts_service.panels.models import COUNTING_ENGAGEMENT_STATUSES, EmploymentRecord, Engagement, PanelRequest
 from experts_service.reference.models import Domain, Organisation, OrganisationType, Tier
 
@@ -94,9 +100,9 @@ def _organisations() -> _Organisations:
     return _Organisations(_tree_roots(parents), names, types, systems)
 
 
-def domain_matches(domain: Domain, children: dict[int, list[int]]) -> frozenset[int]:
+def domain_matches(domain_id: int, children: dict[int, list[int]]) -> frozenset[int]:
     """A first-level domain is matched by itself and its children; a second-level one by itself."""
-    return frozenset({domain.id, *children.get(domain.id, [])})
+    return frozenset({domain_id, *children.get(domain_id, [])})
 
 
 @dataclass(frozen=True)
@@ -112,12 +118,30 @@ class MatchData:
     consultation_date: date
 
 
+@dataclass(frozen=True)
+class Windows:
+    """The dates a request's facts are read for."""
+
+    day: date
+    cooling_since: date
+    lookback_since: date
+
+    @property
+    def engagements_since(self) -> date:
+        return min(date(self.day.year, 1, 1), self.lookback_since)
+
+
+def windows_for(day: date, policy) -> Windows:
+    return Windows(day, years_before(day, policy.employment_cooling_years),
+                   months_before(day, policy.rotation_lookback_months))
+
+
 def gather(request: PanelRequest, policy) -> MatchData:
     """Everything the matcher needs for one panel request under `policy`."""
     item = request.item
-    day = request.consultation_date
-    organisations = _organisations()
-    roots = organisations.roots
+    windows = windows_for(request.consultation_date, policy)
+    pool = pooled(windows, policy)
+    roots = pool.organisations.roots
     department = item.organisation
     department_root = roots[department.id]
     conflict_ids = [department.id, *(o.id for o in item.stakeholders)]
@@ -125,49 +149,268 @@ def gather(request: PanelRequest, policy) -> MatchData:
         # The commissioned institution's own staff cannot review its study.
         conflict_ids.append(request.institution_id)
     conflict_roots = frozenset(roots[i] for i in conflict_ids)
-    cooling_since = years_before(day, policy.employment_cooling_years)
-    lookback_since = months_before(day, policy.rotation_lookback_months)
 
     filter_context = FilterContext(
-        consultation_date=day,
+        consultation_date=windows.day,
         conflict_root_ids=conflict_roots,
         avoid_ids=frozenset(entry.expert_id for entry in request.avoid_entries),
         yearly_cap=policy.yearly_engagement_cap,
-        cooling_since=cooling_since,
+        cooling_since=windows.cooling_since,
     )
 
-    domains = db.session.execute(sa.select(Domain)).scalars().all()
-    names = {d.id: d.name for d in domains}
+    names = {domain_id: name for domain_id, name, _parent in pool.domains}
     children: dict[int, list[int]] = defaultdict(list)
-    for d in domains:
-        if d.parent_id is not None:
-            children[d.parent_id].append(d.id)
+    for domain_id, _name, parent_id in pool.domains:
+        if parent_id is not None:
+            children[parent_id].append(domain_id)
     targets: dict[int, DomainTarget] = {}
     for d in request.required_domains:
-        targets[d.id] = DomainTarget(d.id, d.name, domain_matches(d, children), required=True)
+        targets[d.id] = DomainTarget(d.id, d.name, domain_matches(d.id, children), required=True)
     for d in item.domains:
-        targets.setdefault(d.id, DomainTarget(d.id, d.name, domain_matches(d, children), required=False))
-    ranks = db.session.execute(sa.select(Tier.rank)).scalars().all() or [1]
+        targets.setdefault(d.id, DomainTarget(d.id, d.name, domain_matches(d.id, children), required=False))
+    ranks = [rank for rank, _name, _senior in pool.tiers.values()] or [1]
     rank_context = RankContext(tuple(targets.values()), min(ranks), max(ranks), names)
 
-    profiles = _profiles(day, organisations, department_root, department.system, cooling_since, lookback_since)
+    profiles = pool.profiles(windows, department_root, department.system)
     return MatchData(filter_context, rank_context, profiles, department.id, department_root, department.system,
-                     conflict_ids, lookback_since, day)
+                     conflict_ids, windows.lookback_since, windows.day)
 
 
-class _OccasionalFacts:
-    """The facts few experts have, kept together so that most experts cost one lookup, not four."""
+# ---------------------------------------------------------------- the pool, read once
 
-    __slots__ = ("periods", "jobs", "conflict_roots", "relatives")
+
+@dataclass(frozen=True)
+class Pool:
+    """The pool's facts as far as they do not depend on the request, from one read.
+
+    Time-bound facts are held from `since` on (periods ending, jobs ending,
+    engagements dated on or after it), so the pool serves every request whose
+    windows start there or later (`covers`). `profiles` makes the request's
+    profiles: each expert's base profile (no period, past job or engagement,
+    not of the department's system) is shared, and only the experts a
+    request's windows or department touch get a profile of their own.
+    """
+
+    since: Windows
+    organisations: _Organisations
+    domains: tuple[tuple[int, str, int | None], ...]
+    tiers: dict[int, tuple[int, str, bool]]
+    base: list[Profile]
+    position: dict[int, int]
+    # expert id -> (start, end) in period id order; -> (organisation root, ended_on) in job id order
+    periods: dict[int, list[tuple[date, date]]]
+    jobs: dict[int, list[tuple[int, date | None]]]
+    # Counting engagements by day: day ordinals (sorted), their experts, their organisations' roots.
+    engagement_days: list[int]
+    engagement_experts: list[int]
+    engagement_roots: list[int]
+    # employer's 系统 -> ids of the experts employed by a government body of it
+    government_staff: dict[str, list[int]]
+
+    def covers(self, windows: Windows) -> bool:
+        return (self.since.day <= windows.day and self.since.cooling_since <= windows.cooling_since
+                and self.since.engagements_since <= windows.engagements_since)
+
+    def profiles(self, windows: Windows, department_root: int, department_system: str | None) -> list[Profile]:
+        """The profiles of every expert (id order) for a request with these windows and department."""
+        if not self.covers(windows):
+            raise ValueError("the pool was read for later windows")
+        day, cooling_since = windows.day, windows.cooling_since
+        changes: dict[int, dict] = defaultdict(dict)
+        for expert_id, periods in self.periods.items():
+            now = tuple(period for period in periods if period[0] <= day <= period[1])
+            if now:
+                changes[expert_id]["unavailable"] = now
+        for expert_id, jobs in self.jobs.items():
+            held = tuple(Employment(root, ended_on) for root, ended_on in jobs
+                         if ended_on is None or ended_on >= cooling_since)
+            if held:
+                changes[expert_id]["past_employments"] = held
+        for expert_id in self.government_staff.get(department_system, ()) if department_system is not None else ():
+            changes[expert_id]["same_system_government"] = True
+        days = self.engagement_days
+        year_first = bisect.bisect_left(days, date(day.year, 1, 1).toordinal())
+        year_last = bisect.bisect_right(days, date(day.year, 12, 31).toordinal())
+        lookback_first = bisect.bisect_left(days, windows.lookback_since.toordinal())
+        lookback_last = bisect.bisect_right(days, day.toordinal())
+        in_year = Counter(self.engagement_experts[year_first:year_last])
+        in_lookback = Counter(self.engagement_experts[lookback_first:lookback_last])
+        same_department = Counter(itertools.compress(
+            self.engagement_experts[lookback_first:lookback_last],
+            map(department_root.__eq__, self.engagement_roots[lookback_first:lookback_last])))
+        for expert_id in in_year.keys() | in_lookback.keys():
+            change = changes[expert_id]
+            change["engagements_in_year"] = in_year.get(expert_id, 0)
+            change["engagements_in_lookback"] = in_lookback.get(expert_id, 0)
+            change["same_department_in_lookback"] = same_department.get(expert_id, 0)
+        profiles = list(self.base)
+        position, changed = self.position, _changed_profile_maker()
+        for expert_id, change in changes.items():
+            index = position.get(expert_id)
+            if index is not None:
+                profiles[index] = changed(profiles[index], change)
+        return profiles
+
+
+def read_pool(since: Windows, expert_ids: list[int] | None = None) -> Pool:
+    """One query per kind of fact, columns only (no ORM entities); `expert_ids` limits it to those experts."""
+    with _cyclic_collector_paused():
+        return _read_pool(since, expert_ids)
+
+
+def _read_pool(since: Windows, expert_ids: list[int] | None) -> Pool:
+    organisations = _organisations()
+    roots = organisations.roots
+
+    def scoped(statement, column):
+        return statement if expert_ids is None else statement.where(column.in_(expert_ids))
+
+    periods_of: dict[int, list[tuple[date, date]]] = defaultdict(list)
+    periods = UnavailablePeriod.__table__.c
+    for expert_id, start, end in db.session.execute(scoped(
+        sa.select(periods.expert_id, periods.starts_on, periods.ends_on)
+        .where(periods.ends_on >= since.day).order_by(periods.id),
+        periods.expert_id,
+    )).all():
+        periods_of[expert_id].append((start, end))
+
+    jobs_of: dict[int, list[tuple[int, date | None]]] = defaultdict(list)
+    jobs = EmploymentRecord.__table__.c
+    for expert_id, organisation_id, ended_on in db.session.execute(scoped(
+        sa.select(jobs.expert_id, jobs.organisation_id, jobs.ended_on)
+        .where(sa.or_(jobs.ended_on.is_(None), jobs.ended_on >= since.cooling_since)).order_by(jobs.id),
+        jobs.expert_id,
+    )).all():
+        jobs_of[expert_id].append((roots[organisation_id], ended_on))
+
+    conflict_roots: dict[int, set[int]] = defaultdict(set)
+    relatives: dict[int, set[int]] = defaultdict(set)
+    declarations = ConflictDeclaration.__table__.c
+    statement = sa.select(declarations.expert_id, sa.type_coerce(declarations.kind, sa.String),
+                          declarations.organisation_id, declarations.related_expert_id)
+    if expert_ids is not None:
+        # A person conflict binds both of the two, whoever declared it.
+        statement = statement.where(sa.or_(declarations.expert_id.in_(expert_ids),
+                                           declarations.related_expert_id.in_(expert_ids)))
+    for expert_id, kind, organisation_id, related_id in db.session.execute(statement).all():
+        if kind == ConflictKind.ORGANISATION.value and organisation_id is not None:
+            conflict_roots[expert_id].add(roots[organisation_id])
+        elif kind == ConflictKind.PERSON.value and related_id is not None:
+            relatives[expert_id].add(related_id)
+            relatives[related_id].add(expert_id)
+
+    engagements = Engagement.__table__.c
+    engagement_rows = db.session.execute(scoped(
+        sa.select(engagements.engaged_on, engagements.expert_id, engagements.organisation_id)
+        .where(engagements.status.in_(COUNTING_ENGAGEMENT_STATUSES),
+               engagements.engaged_on >= since.engagements_since),
+        engagements.expert_id,
+    )).all()
+    dated = sorted((engaged_on.toordinal(), expert_id, roots[organisation_id])
+                   for engaged_on, expert_id, organisation_id in engagement_rows)
+
+    # The primary domain is taken out per expert below: joining experts for it costs more than it saves.
+    secondary = expert_secondary_domains.c
+    secondary_ids: dict[int, list[int]] = defaultdict(list)
+    for expert_id, domain_id in db.session.execute(scoped(
+        sa.select(secondary.expert_id, secondary.domain_id), secondary.expert_id,
+    )).all():
+        secondary_ids[expert_id].append(domain_id)
+
+    # Per organisation and per tier once, not per expert.
+    employers = {organisation_id: (root, organisations.names[organisation_id]) for organisation_id, root
+                 in roots.items()}
+    government_system = {organisation_id: system for organisation_id, system in organisations.systems.items()
+                         if system is not None and organisations.types[organisation_id] is OrganisationType.GOVERNMENT}
+    tiers = Tier.__table__.c
+    tier_facts = {tier_id: (rank, name, bool(is_senior)) for tier_id, rank, name, is_senior
+                  in db.session.execute(sa.select(tiers.id, tiers.rank, tiers.name, tiers.is_senior))}
+    domain_columns = Domain.__table__.c
+    domains = tuple(tuple(row) for row in db.session.execute(
+        sa.select(domain_columns.id, domain_columns.name, domain_columns.parent_id).order_by(domain_columns.id)))
+    no_tier = (None, "", False)
+    empty: frozenset[int] = frozenset()
+    cpc = PoliticalAffiliation.CPC.value
+
+    experts = Expert.__table__.c
+    rows = db.session.execute(scoped(
+        # Enum columns as their stored strings: Profile keeps the value, so no enum per row.
+        sa.select(experts.id, experts.name, sa.type_coerce(experts.status, sa.String), experts.employer_id,
+                  experts.primary_domain_id, experts.tier_id, sa.type_coerce(experts.political_affiliation, sa.String),
+                  experts.is_npc_deputy, experts.is_cppcc_member).order_by(experts.id),
+        experts.id,
+    )).all()
+    profile = _profile_constructor()
+    base: list[Profile] = []
+    append = base.append
+    government_staff: dict[str, list[int]] = defaultdict(list)
+    for expert_id, name, status, employer_id, primary_domain_id, tier_id, affiliation, npc, cppcc in rows:
+        employer_root_id, employer_name = employers[employer_id]
+        system = government_system.get(employer_id)
+        if system is not None:
+            government_staff[system].append(expert_id)
+        tier_rank, tier_name, senior = tier_facts.get(tier_id, no_tier)
+        domains_of = secondary_ids.get(expert_id)
+        if domains_of is None:
+            secondary_domain_ids = empty
+        else:
+            secondary_domain_ids = frozenset(domains_of)
+            if primary_domain_id in secondary_domain_ids:
+                secondary_domain_ids = secondary_domain_ids - {primary_domain_id}
+        declared = conflict_roots.get(expert_id)
+        related = relatives.get(expert_id)
+        append(profile(
+            expert_id, name, status, employer_id, employer_root_id, employer_name, False, primary_domain_id,
+            secondary_domain_ids, tier_rank, tier_name, senior, affiliation != cpc or npc or cppcc,
+            (), 0, 0, 0, (), empty if declared is None else frozenset(declared),
+            empty if related is None else frozenset(related),
+        ))
+    return Pool(
+        since=since, organisations=organisations, domains=domains, tiers=tier_facts, base=base,
+        position={p.expert_id: index for index, p in enumerate(base)},
+        periods=dict(periods_of), jobs=dict(jobs_of),
+        engagement_days=[row[0] for row in dated], engagement_experts=[row[1] for row in dated],
+        engagement_roots=[row[2] for row in dated], government_staff=dict(government_staff),
+    )
+
+
+class _PoolCache:
+    """The last pool read, with the committed pool version it was read at (see pool_version)."""
 
     def __init__(self) -> None:
-        self.periods: list[tuple[date, date]] = []
-        self.jobs: list[Employment] = []
-        self.conflict_roots: set[int] = set()
-        self.relatives: set[int] = set()
+        self.lock = threading.Lock()
+        self.key: tuple | None = None
+        self.pool: Pool | None = None
 
-    def frozen(self) -> tuple:
-        return tuple(self.periods), tuple(self.jobs), frozenset(self.conflict_roots), frozenset(self.relatives)
+
+# How far before the day a cached pool reaches, so that it serves requests for past days too.
+POOL_REACH_MONTHS = 12
+
+
+def pooled(windows: Windows, policy) -> Pool:
+    """The pool for a request: the cached one while it is current and reaches the windows, else read.
+
+    The committed version is read before the facts: a change committed in
+    between is then in the facts read and newer than the version stored with
+    them, so the next request reads again (never the other way round).
+    """
+    version = pool_version.committed_version(db.session)
+    if version is None:  # this transaction changed the pool: read it as it is, remember nothing
+        return read_pool(windows)
+    cache = current_app.extensions.setdefault("match_pool_cache", _PoolCache())
+    key = (version, policy.employment_cooling_years, policy.rotation_lookback_months)
+    with cache.lock:
+        if cache.key == key and cache.pool is not None and cache.pool.covers(windows):
+            return cache.pool
+        reach = windows_for(min(windows.day, months_before(today(), POOL_REACH_MONTHS)), policy)
+        pool = read_pool(reach)
+        cache.key, cache.pool = key, pool
+        return pool
+
+
+def forget_pool(app=None) -> None:
+    """Drop the cached pool (tests; a restore of the database behind the app's back)."""
+    (app or current_app).extensions.pop("match_pool_cache", None)
 
 
 @contextmanager
@@ -187,136 +430,6 @@ def _cyclic_collector_paused():
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _profiles(day: date, organisations: _Organisations, department_root: int, department_system: str | None,
-              cooling_since: date, lookback_since: date, expert_ids: list[int] | None = None) -> list[Profile]:
-    with _cyclic_collector_paused():
-        return _read_profiles(day, organisations, department_root, department_system, cooling_since,
-                              lookback_since, expert_ids)
-
-
-def _read_profiles(day: date, organisations: _Organisations, department_root: int, department_system: str | None,
-                   cooling_since: date, lookback_since: date, expert_ids: list[int] | None) -> list[Profile]:
-    """One query per kind of fact, columns only (no ORM entities), then one Profile per expert in id order."""
-    roots = organisations.roots
-
-    def scoped(statement, column):
-        return statement if expert_ids is None else statement.where(column.in_(expert_ids))
-
-    occasional: dict[int, _OccasionalFacts] = defaultdict(_OccasionalFacts)
-    periods = UnavailablePeriod.__table__.c
-    for expert_id, start, end in db.session.execute(scoped(
-        sa.select(periods.expert_id, periods.starts_on, periods.ends_on)
-        .where(periods.starts_on <= day, periods.ends_on >= day).order_by(periods.id),
-        periods.expert_id,
-    )).all():
-        occasional[expert_id].periods.append((start, end))
-
-    jobs = EmploymentRecord.__table__.c
-    for expert_id, organisation_id, ended_on in db.session.execute(scoped(
-        sa.select(jobs.expert_id, jobs.organisation_id, jobs.ended_on)
-        .where(sa.or_(jobs.ended_on.is_(None), jobs.ended_on >= cooling_since)).order_by(jobs.id),
-        jobs.expert_id,
-    )).all():
-        occasional[expert_id].jobs.append(Employment(roots[organisation_id], ended_on))
-
-    declarations = ConflictDeclaration.__table__.c
-    statement = sa.select(declarations.expert_id, sa.type_coerce(declarations.kind, sa.String),
-                          declarations.organisation_id, declarations.related_expert_id)
-    if expert_ids is not None:
-        # A person conflict binds both of the two, whoever declared it.
-        statement = statement.where(sa.or_(declarations.expert_id.in_(expert_ids),
-                                           declarations.related_expert_id.in_(expert_ids)))
-    for expert_id, kind, organisation_id, related_id in db.session.execute(statement).all():
-        if kind == ConflictKind.ORGANISATION.value and organisation_id is not None:
-            occasional[expert_id].conflict_roots.add(roots[organisation_id])
-        elif kind == ConflictKind.PERSON.value and related_id is not None:
-            occasional[expert_id].relatives.add(related_id)
-            occasional[related_id].relatives.add(expert_id)
-
-    engagements = _engagement_counts(day, lookback_since, department_root, roots, scoped)
-
-    # The primary domain is taken out per expert below: joining experts for it costs more than it saves.
-    secondary = expert_secondary_domains.c
-    secondary_ids: dict[int, list[int]] = defaultdict(list)
-    for expert_id, domain_id in db.session.execute(scoped(
-        sa.select(secondary.expert_id, secondary.domain_id), secondary.expert_id,
-    )).all():
-        secondary_ids[expert_id].append(domain_id)
-
-    # Per organisation and per tier once, not per expert.
-    employers = {
-        organisation_id: (root, organisations.names[organisation_id],
-                          organisations.types[organisation_id] is OrganisationType.GOVERNMENT
-                          and department_system is not None
-                          and organisations.systems[organisation_id] == department_system)
-        for organisation_id, root in roots.items()
-    }
-    tiers = Tier.__table__.c
-    tier_facts = {tier_id: (rank, name, bool(is_senior)) for tier_id, rank, name, is_senior
-                  in db.session.execute(sa.select(tiers.id, tiers.rank, tiers.name, tiers.is_senior))}
-    no_tier = (None, "", False)
-    no_engagements = (0, 0, 0)
-    empty: frozenset[int] = frozenset()
-    nothing_occasional = ((), (), empty, empty)
-    cpc = PoliticalAffiliation.CPC.value
-
-    experts = Expert.__table__.c
-    rows = db.session.execute(scoped(
-        # Enum columns as their stored strings: Profile keeps the value, so no enum per row.
-        sa.select(experts.id, experts.name, sa.type_coerce(experts.status, sa.String), experts.employer_id,
-                  experts.primary_domain_id, experts.tier_id, sa.type_coerce(experts.political_affiliation, sa.String),
-                  experts.is_npc_deputy, experts.is_cppcc_member).order_by(experts.id),
-        experts.id,
-    )).all()
-    profile = _profile_constructor()
-    profiles = []
-    append = profiles.append
-    for expert_id, name, status, employer_id, primary_domain_id, tier_id, affiliation, npc, cppcc in rows:
-        employer_root_id, employer_name, same_system = employers[employer_id]
-        tier_rank, tier_name, senior = tier_facts.get(tier_id, no_tier)
-        in_year, in_lookback, same_department = engagements.get(expert_id, no_engagements)
-        domains = secondary_ids.get(expert_id)
-        if domains is None:
-            secondary_domain_ids = empty
-        else:
-            secondary_domain_ids = frozenset(domains)
-            if primary_domain_id in secondary_domain_ids:
-                secondary_domain_ids = secondary_domain_ids - {primary_domain_id}
-        facts_of_few = occasional.get(expert_id)
-        periods_now, jobs_now, conflict_roots, relatives = (
-            nothing_occasional if facts_of_few is None else facts_of_few.frozen())
-        append(profile(
-            expert_id, name, status, employer_id, employer_root_id, employer_name, same_system, primary_domain_id,
-            secondary_domain_ids, tier_rank, tier_name, senior, affiliation != cpc or npc or cppcc,
-            periods_now, in_year, in_lookback, same_department, jobs_now, conflict_roots, relatives,
-        ))
-    return profiles
-
-
-def _engagement_counts(day: date, lookback_since: date, department_root: int, roots: dict[int, int],
-                       scoped) -> dict[int, tuple[int, int, int]]:
-    """expert id -> (engagements in the calendar year, in the lookback window, of those with the department's tree).
-
-    One pass over the engagements of both windows, counted in the database.
-    """
-    engagements = Engagement.__table__.c
-    in_year = sa.and_(engagements.engaged_on >= date(day.year, 1, 1), engagements.engaged_on <= date(day.year, 12, 31))
-    in_lookback = sa.and_(engagements.engaged_on >= lookback_since, engagements.engaged_on <= day)
-    department_tree = sorted(organisation_id for organisation_id, root in roots.items() if root == department_root)
-
-    def tally(condition):
-        return sa.func.sum(sa.case((condition, 1), else_=0))
-
-    statement = (
-        sa.select(engagements.expert_id, tally(in_year), tally(in_lookback),
-                  tally(sa.and_(in_lookback, engagements.organisation_id.in_(department_tree))))
-        .where(engagements.status.in_(COUNTING_ENGAGEMENT_STATUSES), sa.or_(in_year, in_lookback))
-        .group_by(engagements.expert_id)
-    )
-    return {expert_id: (year, lookback, same) for expert_id, year, lookback, same
-            in db.session.execute(scoped(statement, engagements.expert_id)).all()}
 
 
 # The Profile fields in their declared order, as _profiles passes them.
@@ -363,11 +476,26 @@ def _filled_profile(expert_id, name, status, employer_id, employer_root_id, empl
     return profile
 
 
+def _changed_profile_maker():
+    """(profile, {field: value}) -> the profile with those fields changed, by the fast path where it is sound."""
+    if _profile_constructor() is not _filled_profile:
+        return lambda profile, change: dataclasses.replace(profile, **change)
+    return _changed_profile
+
+
+def _changed_profile(profile: Profile, change: dict) -> Profile:
+    changed = _new_instance(Profile)
+    values = profile.__dict__.copy()
+    values.update(change)
+    _set_attribute(changed, "__dict__", values)
+    return changed
+
+
 _new_instance = object.__new__
 _set_attribute = object.__setattr__
 
 
 def current_profiles(data: MatchData, expert_ids: list[int]) -> list[Profile]:
     """Fresh profiles of a few experts under the same request context (for re-checking a replacement)."""
-    return _profiles(data.consultation_date, _organisations(), data.department_root_id, data.department_system,
-                     data.filter_context.cooling_since, data.lookback_since, list(expert_ids))
+    windows = Windows(data.consultation_date, data.filter_context.cooling_since, data.lookback_since)
+    return read_pool(windows, list(expert_ids)).profiles(windows, data.department_root_id, data.department_system)

@@ -10,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from experts_service.core.db import Base, TimestampMixin, enum_column, utcnow
+from experts_service.panels import pool_version
 
 
 class DecisionCategory(str, enum.Enum):
@@ -389,6 +390,7 @@ def _install() -> None:
 
     event.listen(FlaskSession, "do_orm_execute", _refuse_bulk_change)
     event.listen(FlaskSession, "before_flush", _record_former_employer)
+    pool_version.install(FlaskSession)
 
 
 _install()
