@@ -215,6 +215,10 @@ class Pool:
         """The profiles of every expert (id order) for a request with these windows and department."""
         if not self.covers(windows):
             raise ValueError("the pool was read for later windows")
+        with _cyclic_collector_paused():
+            return self._profiles(windows, department_root, department_system)
+
+    def _profiles(self, windows: Windows, department_root: int, department_system: str | None) -> list[Profile]:
         day, cooling_since = windows.day, windows.cooling_since
         changes: dict[int, dict] = defaultdict(dict)
         for expert_id, periods in self.periods.items():
