@@ -412,11 +412,6 @@ def pooled(windows: Windows, policy) -> Pool:
         return pool
 
 
-def forget_pool(app=None) -> None:
-    """Drop the cached pool (tests; a restore of the database behind the app's back)."""
-    (app or current_app).extensions.pop("match_pool_cache", None)
-
-
 @contextmanager
 def _cyclic_collector_paused():
     """No cyclic garbage collection while a pool's profiles are built.
