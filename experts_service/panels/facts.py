@@ -15,6 +15,7 @@ import threading
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date
 
 import sqlalchemy as sa
@@ -109,13 +110,30 @@ def domain_matches(domain_id: int, children: dict[int, list[int]]) -> frozenset[
 class MatchData:
     filter_context: FilterContext
     rank_context: RankContext
-    profiles: list[Profile]
+    pool: Pool
+    windows: Windows
     department_id: int
     department_root_id: int
     department_system: str | None
     conflict_organisation_ids: list[int]
     lookback_since: date
     consultation_date: date
+
+    @cached_property
+    def profiles(self) -> list[Profile]:
+        """Every expert's profile for this request (id order): made when first read, a walk of the whole pool."""
+        return self.pool.profiles(self.windows, self.department_root_id, self.department_system)
+
+    @cached_property
+    def request_profiles(self):
+        """The same profiles by expert id, each made when read (panels/columns.py)."""
+        from experts_service.panels.columns import RequestProfiles
+
+        return RequestProfiles(self.pool, self.windows, self.department_root_id, self.department_system)
+
+    @property
+    def pool_size(self) -> int:
+        return len(self.pool.base)
 
 
 @dataclass(frozen=True)
@@ -171,8 +189,7 @@ def gather(request: PanelRequest, policy) -> MatchData:
     ranks = [rank for rank, _name, _senior in pool.tiers.values()] or [1]
     rank_context = RankContext(tuple(targets.values()), min(ranks), max(ranks), names)
 
-    profiles = pool.profiles(windows, department_root, department.system)
-    return MatchData(filter_context, rank_context, profiles, department.id, department_root, department.system,
+    return MatchData(filter_context, rank_context, pool, windows, department.id, department_root, department.system,
                      conflict_ids, windows.lookback_since, windows.day)
 
 
@@ -207,6 +224,13 @@ class Pool:
     # employer's 系统 -> ids of the experts employed by a government body of it
     government_staff: dict[str, list[int]]
 
+    @cached_property
+    def columns(self):
+        """The pool as arrays (panels/columns.py), made once per pool."""
+        from experts_service.panels.columns import PoolColumns
+
+        return PoolColumns.from_pool(self)
+
     def covers(self, windows: Windows) -> bool:
         return (self.since.day <= windows.day and self.since.cooling_since <= windows.cooling_since
                 and self.since.engagements_since <= windows.engagements_since)
@@ -222,12 +246,11 @@ class Pool:
         day, cooling_since = windows.day, windows.cooling_since
         changes: dict[int, dict] = defaultdict(dict)
         for expert_id, periods in self.periods.items():
-            now = tuple(period for period in periods if period[0] <= day <= period[1])
+            now = periods_on(periods, day)
             if now:
                 changes[expert_id]["unavailable"] = now
         for expert_id, jobs in self.jobs.items():
-            held = tuple(Employment(root, ended_on) for root, ended_on in jobs
-                         if ended_on is None or ended_on >= cooling_since)
+            held = jobs_held(jobs, cooling_since)
             if held:
                 changes[expert_id]["past_employments"] = held
         for expert_id in self.government_staff.get(department_system, ()) if department_system is not None else ():
@@ -254,6 +277,16 @@ class Pool:
             if index is not None:
                 profiles[index] = changed(profiles[index], change)
         return profiles
+
+
+def periods_on(periods: list[tuple[date, date]], day: date) -> tuple[tuple[date, date], ...]:
+    """The unavailable periods that include `day` (Profile.unavailable)."""
+    return tuple(period for period in periods if period[0] <= day <= period[1])
+
+
+def jobs_held(jobs: list[tuple[int, date | None]], cooling_since: date) -> tuple[Employment, ...]:
+    """The jobs held now or ended on or after `cooling_since` (Profile.past_employments)."""
+    return tuple(Employment(root, ended_on) for root, ended_on in jobs if ended_on is None or ended_on >= cooling_since)
 
 
 def read_pool(since: Windows, expert_ids: list[int] | None = None) -> Pool:
@@ -480,6 +513,11 @@ def _changed_profile_maker():
     if _profile_constructor() is not _filled_profile:
         return lambda profile, change: dataclasses.replace(profile, **change)
     return _changed_profile
+
+
+def changed_profile(profile: Profile, change: dict) -> Profile:
+    """The profile with the fields of `change` changed."""
+    return _changed_profile_maker()(profile, change)
 
 
 def _changed_profile(profile: Profile, change: dict) -> Profile:

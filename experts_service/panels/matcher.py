@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
@@ -193,14 +193,19 @@ class FilterOutcome:
     groups: RankGroups | None = field(default=None, compare=False, repr=False)
 
     def as_record(self) -> dict:
-        return {
-            "counts": {code: len(self.dropped[code]) for code, _ in FILTER_REASONS},
-            "labels": FILTER_LABELS,
-            "experts": {code: self.dropped[code] for code, _ in FILTER_REASONS},
-            "all_reasons": {str(expert_id): reasons for expert_id, reasons in sorted(self.all_reasons.items())},
-            "qualified": len(self.qualified),
-            "dropped": sum(len(ids) for ids in self.dropped.values()),
-        }
+        return filter_record(self.dropped, self.all_reasons, len(self.qualified))
+
+
+def filter_record(dropped: Mapping[str, list[int]], all_reasons: Mapping[int, list[str]], qualified: int) -> dict:
+    """What a recommendation record stores of the filters: counts, who was dropped and why."""
+    return {
+        "counts": {code: len(dropped[code]) for code, _ in FILTER_REASONS},
+        "labels": FILTER_LABELS,
+        "experts": {code: dropped[code] for code, _ in FILTER_REASONS},
+        "all_reasons": {str(expert_id): reasons for expert_id, reasons in sorted(all_reasons.items())},
+        "qualified": qualified,
+        "dropped": sum(len(ids) for ids in dropped.values()),
+    }
 
 
 # Profiles per step when filtering and grouping in one sweep: few enough that a
@@ -532,25 +537,35 @@ class Ranking(_Lazy):
     def members(self) -> RankedMembers:
         """The composition facts (`member_of` for the ranking's targets) in rank order, also made as read."""
         if self._members is None:
-            self._members = RankedMembers(self)
+            self._members = RankedMembers(self, self._context.targets, self._covered_by_groups)
         return self._members
+
+    def _covered_by_groups(self) -> frozenset[int]:
+        # Only an expert with a domain match covers a target, and its group shares the domains.
+        return frozenset(d for members in self._rank_groups.matched.values()
+                         for d in covers(members[0], self._context.targets))
 
 
 class RankedMembers(_Lazy):
-    def __init__(self, ranking: Ranking):
+    """`member_of` of a ranking's profiles in rank order, made as read.
+
+    `ranking` gives `profile(index)` and its length; `covered` says which
+    required target domains some member covers, without making the members.
+    """
+
+    def __init__(self, ranking, targets: Sequence[DomainTarget], covered: Callable[[], frozenset[int]]):
         self._size = len(ranking)
         self._ranking = ranking
-        self._targets = ranking._context.targets
+        self._targets = targets
         self._members: list[Member] = []
+        self._covered_source = covered
         self._covered: frozenset[int] | None = None
 
     @property
     def covered(self) -> frozenset[int]:
         """The required target domains any member covers (the union of their `covers`), without making them."""
         if self._covered is None:
-            # Only an expert with a domain match covers a target, and its group shares the domains.
-            self._covered = frozenset(d for members in self._ranking._rank_groups.matched.values()
-                                      for d in covers(members[0], self._targets))
+            self._covered = self._covered_source()
         return self._covered
 
     def _item(self, index: int) -> Member:

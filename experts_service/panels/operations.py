@@ -18,7 +18,7 @@ from experts_service.core.paging import Page
 from experts_service.experts.models import Expert
 from experts_service.extensions import db
 from experts_service.panels import draw as draw_module
-from experts_service.panels import facts, matcher
+from experts_service.panels import columns, facts, matcher
 from experts_service.panels.models import (
     AvoidEntry,
     ConsultationMode,
@@ -410,14 +410,13 @@ def run_recommendation(actor, request: PanelRequest, method: str, *, relevance: 
         raise Conflict("该申请已随机抽取，不能重复抽取；成员变动请使用替换", fields={"method": ["已抽取"]})
     policy = current_policy()
     data = facts.gather(request, policy)
-    # The qualified experts are grouped for ranking in the same sweep, so the pool is read once.
-    outcome = matcher.apply_filters(data.profiles, data.filter_context, data.rank_context.targets)
-    qualified_ids = [p.expert_id for p in outcome.qualified]
+    # matcher.apply_filters and matcher.rank over data.profiles, on the pool's columns (the same results).
+    outcome = columns.apply_filters(data.request_profiles, data.filter_context)
     # Text relevance first: the search side reads committed data with its own session.
-    evidence, text_note = _text_evidence(request.item, [t.name for t in data.rank_context.targets], qualified_ids,
-                                         len(data.profiles), relevance)
+    evidence, text_note = _text_evidence(request.item, [t.name for t in data.rank_context.targets],
+                                         outcome.qualified_ids, data.pool_size, relevance)
     # Both made as read: only the head of the order (panel, alternates, stored candidates) is built.
-    ranked = matcher.rank(outcome.qualified, evidence, data.rank_context, outcome.groups)
+    ranked = columns.rank(outcome, evidence, data.rank_context)
     names = data.rank_context.domain_names
     rules = _rules(request, policy, names)
     members = ranked.members()
@@ -558,7 +557,7 @@ def replace_member(actor, record: Recommendation, data: dict[str, Any]) -> Recom
 
     # Current data: anything may have changed since the record was made.
     data_now = facts.gather(request, policy)
-    current = {p.expert_id: p for p in data_now.profiles}
+    current = data_now.request_profiles
     targets = data_now.rank_context.targets
 
     def proposed_with(candidate_id: int) -> list[int]:
