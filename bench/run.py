@@ -55,6 +55,7 @@ DEFAULT_UPDATES = 30
 DEFAULT_RECOMMENDATIONS = 50
 WARMUP_RECOMMENDATIONS = 2
 RECOMMENDATION_PARTS = ("filters", "text", "rank", "compose", "total")
+RECOMMENDATION_PATHS = (recommendation.COLUMNS, recommendation.PROFILES)
 OUR_RESULT_LIMIT = 1000
 STOCK_RESULT_LIMIT = 100
 STOCK_FIELDS = ("titles", "disciplines")
@@ -262,20 +263,28 @@ class StockSystem:
 
 # ----------------------------------------------------------------------------- one measurement
 def measure_recommendations(system: OurSystem, profiles: list[dict], items: list[dict], seed: int) -> dict:
+    """Each item recommended on both paths of bench.recommendation, alternating, from the same kept pool."""
     bench = recommendation.RecommendationBench(profiles, seed)
-    timings, shapes = [], []
+    timings: dict[str, list] = {path: [] for path in RECOMMENDATION_PATHS}
+    shapes = []
     for number, item in enumerate(items):
-        prepared = bench.request(item)  # stands for facts.gather (the database): not timed
-        # Building 100,000 profiles leaves the collector a full pass due, which
-        # would land in whichever timed step allocates next; it belongs to the
-        # (untimed) building, so it runs here. bench/facts.py times that building.
-        gc.collect()
-        timing, shape = bench.recommend(item, system.text_relevance, prepared)
-        del prepared
+        prepared = bench.request(item)
+        runs = {}
+        for path in RECOMMENDATION_PATHS:
+            # A full collection left due by the previous run's allocations would land here.
+            gc.collect()
+            runs[path] = bench.recommend(item, system.text_relevance, prepared, path)
+        panels = {path: shape["panel"] for path, (_timing, shape) in runs.items()}
+        if len(set(map(tuple, panels.values()))) != 1:
+            raise AssertionError(f"the paths disagree on item {item['query_id']}: {panels}")
         if number >= WARMUP_RECOMMENDATIONS:
-            timings.append(timing)
-            shapes.append(shape)
-    result = {part: summary_ms([getattr(t, part) for t in timings]) for part in RECOMMENDATION_PARTS}
+            for path, (timing, _shape) in runs.items():
+                timings[path].append(timing)
+            shapes.append(runs[recommendation.COLUMNS][1])
+    result = {part: summary_ms([getattr(t, part) for t in timings[recommendation.COLUMNS]])
+              for part in RECOMMENDATION_PARTS}
+    result["profiles_path"] = {part: summary_ms([getattr(t, part) for t in timings[recommendation.PROFILES]])
+                               for part in RECOMMENDATION_PARTS}
     result["mean_qualified"] = round(sum(s["qualified"] for s in shapes) / len(shapes), 1)
     result["mean_text_hits"] = round(sum(s["text_hits"] for s in shapes) / len(shapes), 1)
     result["compliant_share"] = round(sum(s["compliant"] for s in shapes) / len(shapes), 3)
@@ -405,6 +414,10 @@ ROWS = (  # (label, path into a result, unit, whether ours/stock is a meaningful
     ("– of which text relevance, p95", ("recommendation", "text", "p95_ms"), "ms", False),
     ("– of which rank, p95", ("recommendation", "rank", "p95_ms"), "ms", False),
     ("– of which compose, p95", ("recommendation", "compose", "p95_ms"), "ms", False),
+    ("full recommendation p95, profile path (the definition)", ("recommendation", "profiles_path", "total", "p95_ms"),
+     "ms", False),
+    ("– of which filters (making every profile, sweep), p95",
+     ("recommendation", "profiles_path", "filters", "p95_ms"), "ms", False),
     ("text hits per recommendation, mean", ("recommendation", "mean_text_hits"), "", False),
     ("service path per query: open index + outbox check, p95", ("service_overhead", "p95_ms"), "ms", False),
     ("index on disk", ("build", "index_mb"), "MB", True),
@@ -500,9 +513,12 @@ def machine() -> dict:
 def run_parent(args) -> None:
     if recommendation.available() and args.recommendations:
         scope_note = (f"Measured: text relevance (search.query.search, limit {OUR_RESULT_LIMIT}) and the full "
-                      f"recommendation on plain data ({recommendation.MATCHER_MODULE}: apply_filters, text relevance "
+                      "recommendation from the pool facts.gather keeps between requests (facts.Pool): the "
+                      "request's facts and filters on the pool's columns (panels/columns.py), text relevance "
                       "as panels/operations.py asks for it (limit = pool size, kept to the qualified experts), "
-                      "rank, compose); the database reads of panels/facts.gather are not included.")
+                      "rank, compose, and the filter and composition records; beside it the same on the profile "
+                      "path (Pool.profiles, matcher.apply_filters, matcher.rank), which must give the same panel. "
+                      "Reading the pool from the database (once per change to it) is bench/facts.py's.")
     else:
         scope_note = (f"Measured: text relevance only (search.query.search); {recommendation.MATCHER_MODULE} "
                       "is not in the repository, so the matcher's ranking/composition is not included.")
