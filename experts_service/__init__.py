@@ -21,6 +21,7 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder="static",
     )
     app.config.update(build_config(app.instance_path, config))
+    _use_orjson(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     register_extensions(app)
     register_blueprints(app)
@@ -29,6 +30,17 @@ def create_app(config: dict | None = None) -> Flask:
     register_request_hooks(app)
     register_template_helpers(app)
     return app
+
+
+def _use_orjson(app: Flask) -> None:
+    from experts_service.core.jsoncodec import OrjsonProvider, dumps_for_column, loads_from_column
+
+    app.json = OrjsonProvider(app)
+    # Set here, not in config: a caller's own engine options keep it.
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("json_serializer", dumps_for_column)
+    options.setdefault("json_deserializer", loads_from_column)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def register_extensions(app: Flask) -> None:

@@ -117,7 +117,7 @@ class RequestRecommendations(MethodView):
         """Run the matcher: `recommend` (ranked, explained) or `random_draw` (committed seed, then revealed)."""
         request = operations.get_panel_request(current_user, request_id, "recommendation.run")
         record = operations.run_recommendation(current_user, request, data["method"])
-        commit()
+        commit(keep_loaded=True)
         return record
 
 
@@ -139,5 +139,5 @@ def replace_member(data, recommendation_id: int):
     """Replace one member: a new record naming its parent; refused (422, `fields.rules`) if a rule would break."""
     record = operations.get_recommendation(current_user, recommendation_id, "recommendation.replace")
     new_record = operations.replace_member(current_user, record, data)
-    commit()
+    commit(keep_loaded=True)
     return new_record

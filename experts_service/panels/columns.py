@@ -48,6 +48,11 @@ from experts_service.panels.matcher import (
 # Column stand-ins for None: a job still held ends after every day; an expert without a tier.
 _STILL_HELD = np.iinfo(np.int64).max
 _NO_TIER = -1
+_ROUNDING_SCALE = 10.0 ** SCORE_DIGITS
+# Below 2**30 (scores under 1,000; ours are within ±10) scaling errs by at most 2**-23 ≈ 1.2e-7,
+# so a scaled value farther than 1e-6 from a half rounds to the same integer as its exact value.
+_HALF_TOLERANCE = 1e-6
+_EXACT_SCALED = 2.0 ** 30
 _REASON_CODES = tuple(code for code, _label in FILTER_REASONS)
 
 
@@ -232,14 +237,22 @@ class ColumnOutcome:
         dropping = reasons.any(axis=0)
         self.qualified_positions = np.flatnonzero(~dropping)
         self.qualified_id_array = columns.ids[self.qualified_positions]
-        self.dropped, self.all_reasons = _dropped(columns.ids, reasons, dropping)
+        self.dropped, self._dropped_ids, self._masks, self._codes_of = _dropped(columns.ids, reasons, dropping)
 
     @cached_property
     def qualified_ids(self) -> list[int]:
         return self.qualified_id_array.tolist()
 
+    @cached_property
+    def all_reasons(self) -> dict[int, list[str]]:
+        """Every reason that drops each dropped expert, in id order (FilterOutcome.all_reasons)."""
+        return {expert_id: list(self._codes_of[mask]) for expert_id, mask in zip(self._dropped_ids, self._masks)}
+
     def as_record(self) -> dict:
-        return matcher.filter_record(self.dropped, self.all_reasons, len(self.qualified_positions))
+        # matcher.stored_reasons(self.all_reasons) made straight from the masks: the ids are in order already,
+        # and experts dropped for the same reasons share one list (tens of thousands at 100,000 experts).
+        reasons = dict(zip(map(str, self._dropped_ids), map(self._codes_of.__getitem__, self._masks)))
+        return matcher.filter_record(self.dropped, reasons, len(self.qualified_positions))
 
 
 def _facts():
@@ -271,19 +284,18 @@ def _filter_reasons(columns: PoolColumns, counts: EngagementCounts, context: Fil
 
 
 def _dropped(ids: np.ndarray, reasons: np.ndarray, dropping: np.ndarray
-             ) -> tuple[dict[str, list[int]], dict[int, list[str]]]:
-    """FilterOutcome.dropped (each under its first reason) and .all_reasons, in id order."""
+             ) -> tuple[dict[str, list[int]], list[int], list[int], dict[int, list[str]]]:
+    """FilterOutcome.dropped (each under its first reason), and for all_reasons the dropped ids in id
+    order, each one's reasons as a bit mask, and the reason codes of each mask."""
     positions = np.flatnonzero(dropping)
     applying = reasons[:, positions]
     dropped_ids = ids[positions]
     first = applying.argmax(axis=0)
     dropped = {code: dropped_ids[first == index].tolist() for index, code in enumerate(_REASON_CODES)}
-    # Each combination of reasons once, as a bit mask, then a list per expert.
     masks = (applying * (1 << np.arange(len(_REASON_CODES)))[:, None]).sum(axis=0)
     codes_of = {mask: [code for index, code in enumerate(_REASON_CODES) if mask >> index & 1]
                 for mask in np.unique(masks).tolist()}
-    all_reasons = {expert_id: list(codes_of[mask]) for expert_id, mask in zip(dropped_ids.tolist(), masks.tolist())}
-    return dropped, all_reasons
+    return dropped, dropped_ids.tolist(), masks.tolist(), codes_of
 
 
 def apply_filters(profiles: RequestProfiles, context: FilterContext) -> ColumnOutcome:
@@ -292,10 +304,21 @@ def apply_filters(profiles: RequestProfiles, context: FilterContext) -> ColumnOu
 
 
 def _python_rounded(values: np.ndarray) -> np.ndarray:
-    """round(value, SCORE_DIGITS) of each value, as matcher rounds: once per distinct value."""
-    distinct, inverse = np.unique(values, return_inverse=True)
-    rounded = np.array([round(value, SCORE_DIGITS) for value in distinct.tolist()], dtype=np.float64)
-    return rounded[inverse] if len(values) else values.astype(np.float64)
+    """round(value, SCORE_DIGITS) of each value, as matcher rounds.
+
+    numpy scales by 10**SCORE_DIGITS, rounds to an integer and divides back:
+    the same double as Python's correctly rounded result unless the scaled
+    value lies within floating error of a half, where the two may differ
+    (1.1937075). Those few, and any value too large for the argument, are
+    rounded by Python.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    rounded = np.round(values, SCORE_DIGITS)
+    scaled = values * _ROUNDING_SCALE
+    unsure = (np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < _HALF_TOLERANCE) | (np.abs(scaled) > _EXACT_SCALED)
+    for index in np.flatnonzero(unsure).tolist():
+        rounded[index] = round(float(values[index]), SCORE_DIGITS)
+    return rounded
 
 
 def _matches(target) -> np.ndarray:
@@ -350,11 +373,19 @@ class ColumnRanking(matcher._Lazy):
         self._members: RankedMembers | None = None
 
     def _tier_parts(self, ranks: np.ndarray) -> np.ndarray:
+        """matcher's rounded tier score of each rank, computed once per rank present (a few tiers)."""
+        if not len(ranks):
+            return np.zeros(0)
         context = self._context
-        distinct, inverse = np.unique(ranks, return_inverse=True)
-        parts = [matcher._round(matcher.tier_score(None if rank == _NO_TIER else rank, context.best_tier_rank,
-                                                   context.worst_tier_rank)) for rank in distinct.tolist()]
-        return np.array(parts, dtype=np.float64)[inverse] if len(ranks) else np.zeros(0)
+        low = int(ranks.min())
+        present = np.zeros(int(ranks.max()) - low + 1, dtype=bool)
+        present[ranks - low] = True
+        parts = np.zeros(len(present), dtype=np.float64)
+        for offset in np.flatnonzero(present).tolist():
+            rank = offset + low
+            parts[offset] = matcher._round(matcher.tier_score(None if rank == _NO_TIER else rank,
+                                                              context.best_tier_rank, context.worst_tier_rank))
+        return parts[ranks - low]
 
     def profile(self, index: int) -> Profile:
         if not 0 <= index < self._size:

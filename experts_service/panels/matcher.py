@@ -193,16 +193,21 @@ class FilterOutcome:
     groups: RankGroups | None = field(default=None, compare=False, repr=False)
 
     def as_record(self) -> dict:
-        return filter_record(self.dropped, self.all_reasons, len(self.qualified))
+        return filter_record(self.dropped, stored_reasons(self.all_reasons), len(self.qualified))
 
 
-def filter_record(dropped: Mapping[str, list[int]], all_reasons: Mapping[int, list[str]], qualified: int) -> dict:
-    """What a recommendation record stores of the filters: counts, who was dropped and why."""
+def stored_reasons(all_reasons: Mapping[int, list[str]]) -> dict[str, list[str]]:
+    """all_reasons as a record stores it: in id order, the ids as text (JSON object keys)."""
+    return {str(expert_id): reasons for expert_id, reasons in sorted(all_reasons.items())}
+
+
+def filter_record(dropped: Mapping[str, list[int]], reasons: dict[str, list[str]], qualified: int) -> dict:
+    """What a recommendation record stores of the filters: counts, who was dropped and why (`stored_reasons`)."""
     return {
         "counts": {code: len(dropped[code]) for code, _ in FILTER_REASONS},
         "labels": FILTER_LABELS,
         "experts": {code: dropped[code] for code, _ in FILTER_REASONS},
-        "all_reasons": {str(expert_id): reasons for expert_id, reasons in sorted(all_reasons.items())},
+        "all_reasons": reasons,
         "qualified": qualified,
         "dropped": sum(len(ids) for ids in dropped.values()),
     }

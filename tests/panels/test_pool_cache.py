@@ -4,6 +4,8 @@ ORM or a bulk statement), never remembered from a transaction that has not
 committed, and always equal to a plain ORM reading of the database."""
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -182,3 +184,24 @@ def test_a_day_before_the_cached_reach_is_read_afresh(pool):
     assert data.consultation_date == long_ago
     assert not kept.covers(facts.windows_for(long_ago, current_policy()))
     assert_current(data)
+
+
+def _tracked_ids() -> set[int]:
+    # gc.get_objects() lists the collector's generations, not the frozen (permanent) one.
+    return {id(obj) for obj in gc.get_objects()}
+
+
+def test_the_kept_pool_is_left_out_of_full_collections_and_freed_when_replaced(pool):
+    gathered(pool)
+    kept = cached_pool()
+    assert gc.get_freeze_count() > 0
+    tracked = _tracked_ids()
+    assert id(kept) not in tracked and id(kept.base) not in tracked and id(kept.position) not in tracked
+    replaced = weakref.ref(kept)
+    del kept
+    _suspend(pool)
+    db.session.commit()
+    gathered(pool)
+    # The pool replaced was unfrozen before the new read, so nothing keeps it: no pool per change is leaked.
+    assert replaced() is None
+    assert id(cached_pool()) not in _tracked_ids()
