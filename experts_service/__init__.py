@@ -103,13 +103,15 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.panels.api import blueprints as panels_api
     from experts_service.panels.views import blueprint as panels_views
     from experts_service.lifecycle.api import blueprints as lifecycle_api
+    from experts_service.consultation.api import blueprints as consultation_api
     from experts_service.lifecycle.views import blueprint as lifecycle_views
 
     for blueprint in (main_views, accounts_views, roster_views, experts_views, reference_views, admin_views,
                       panels_views, lifecycle_views):
         app.register_blueprint(blueprint)
     api = app.extensions["smorest_api"]
-    for blueprint in (accounts_api, roster_api, experts_api, *reference_api, *panels_api, *lifecycle_api):
+    for blueprint in (accounts_api, roster_api, experts_api, *reference_api, *panels_api, *lifecycle_api,
+                      *consultation_api):
         # API CSRF is enforced in accounts.auth for cookie sessions only;
         # bearer-token clients carry no ambient credentials.
         csrf.exempt(blueprint)

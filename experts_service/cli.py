@@ -32,6 +32,9 @@ def register_commands(app: Flask) -> None:
     from experts_service.panels.cli import panels_group
 
     app.cli.add_command(panels_group)
+    from experts_service.consultation.cli import consultation_group
+
+    app.cli.add_command(consultation_group)
     from experts_service.lifecycle.cli import lifecycle_group
 
     app.cli.add_command(lifecycle_group)

@@ -96,6 +96,14 @@ RULES: tuple[Rule, ...] = (
     Rule("invitation_min_days", "panels", "邀请最晚于会前", 2, 0, 60, "天"),
     Rule("materials_preferred_days", "panels", "材料宜于会前送达", 7, 0, 60, "天"),
     Rule("rating_window_working_days", "panels", "评价时限", 2, 1, 30, "个工作日"),
+    # DOMAIN.md names the response window but not its length; the office sets it.
+    Rule("invitation_response_hours", "panels", "邀请答复期限", 24, 1, 720, "小时"),
+    # The five parts of a rating (DOMAIN.md step 9): their maxima, which sum to 100.
+    Rule("rating_max_quality", "panels", "评价：意见质量满分", 30, 0, 100, "分"),
+    Rule("rating_max_professionalism", "panels", "评价：专业水平满分", 25, 0, 100, "分"),
+    Rule("rating_max_punctuality", "panels", "评价：守时满分", 15, 0, 100, "分"),
+    Rule("rating_max_discipline", "panels", "评价：纪律满分", 15, 0, 100, "分"),
+    Rule("rating_max_confidentiality", "panels", "评价：保密满分", 15, 0, 100, "分"),
     # Integrity (诚信)
     Rule("appeal_window_days", "integrity", "申诉期", 15, 1, 90, "天"),
     Rule("minor_event_points", "integrity", "一般失信扣分", 5, 0, 100, "分"),
@@ -116,6 +124,8 @@ RULES: tuple[Rule, ...] = (
     Rule("promotion_min_rating", "assessment", "晋级所需每次评价最低分", 90, 0, 100, "分"),
 )
 RULES_BY_KEY = {rule.key: rule for rule in RULES}
+# The parts a department rates each engaged expert on, in the order forms show them.
+RATING_PARTS = ("quality", "professionalism", "punctuality", "discipline", "confidentiality")
 GROUP_LABELS = {"intake": "入库与聘任", "panels": "论证与组成", "integrity": "诚信", "assessment": "年度考核"}
 
 
@@ -131,6 +141,9 @@ def check_consistency(values: dict[str, Any]) -> dict[str, list[str]]:
         errors["weight_self_percent"] = [f"三项权重之和须为 100，当前为 {weights}"]
     if not values["grade_excellent_min"] > values["grade_pass_min"] > values["grade_basic_min"]:
         errors["grade_pass_min"] = ["分数线须满足 优秀 > 合格 > 基本合格"]
+    rating_points = sum(values[f"rating_max_{part}"] for part in RATING_PARTS)
+    if rating_points != 100:
+        errors["rating_max_quality"] = [f"五项评价满分之和须为 100，当前为 {rating_points}"]
     if values["max_age_academician"] < values["max_age_at_application"]:
         errors["max_age_academician"] = ["特殊人才年龄上限不能低于一般年龄上限"]
     if values["meeting_seats_must_be_odd"] and values["meeting_min_seats"] % 2 == 0:

@@ -76,3 +76,41 @@ def test_flask_init_is_idempotent(empty_app):
     second = runner.invoke(args=["init"], env=env)
     assert second.exit_code == 0, second.output
     assert "新增领域 0 个" in second.output and "已有管理员账户" in second.output
+
+
+def test_upgrade_keeps_rows_of_rebuilt_tables_and_their_references(empty_app):
+    """0006 rebuilds panel_requests on SQLite (new checks); rows and the rows referencing them survive."""
+    app = empty_app
+    with app.app_context():
+        upgrade(revision="0005")
+        stamp = "2026-12-04 00:00:00"
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO organisations (id, name, name_key, type, system, is_active, created_at, updated_at) "
+                "VALUES (900, '江海市测试局', '江海市测试局', 'government', '测试', true, :t, :t)"), {"t": stamp})
+            connection.execute(sa.text(
+                "INSERT INTO decision_items (id, title, description, category, keywords, organisation_id, "
+                "confidential, created_at, updated_at) VALUES (900, '事项', '', 'livelihood', '[]', 900, false, :t, :t)"),
+                {"t": stamp})
+            connection.execute(sa.text(
+                "INSERT INTO panel_requests (id, item_id, mode, seats, min_senior_members, meeting_date, "
+                "meeting_place, selection_method, status, note, created_at, updated_at) VALUES "
+                "(900, 900, 'meeting', 5, 1, '2026-12-20', '会议室', 'recommend', 'recommended', '', :t, :t)"),
+                {"t": stamp})
+            connection.execute(sa.text(
+                "INSERT INTO recommendations (id, panel_request_id, kind, created_at, policy_version, "
+                "algorithm_version, inputs, candidates, filtered, result) VALUES "
+                "(900, 900, 'recommend', :t, 1, 'test', '{}', '[]', '{}', '{\"panel\": []}')"), {"t": stamp})
+        upgrade()
+        with db.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT status FROM panel_requests WHERE id = 900")).scalar_one() \
+                == "recommended"
+            assert connection.execute(sa.text(
+                "SELECT panel_request_id FROM recommendations WHERE id = 900")).scalar_one() == 900
+            if connection.dialect.name == "sqlite":
+                assert connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+        # The new states are allowed, and the checks that came with them hold.
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("UPDATE panel_requests SET status = 'cancelled' WHERE id = 900"))
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+            connection.execute(sa.text("UPDATE panel_requests SET status = 'nonsense' WHERE id = 900"))

@@ -20,6 +20,8 @@ class User(UserMixin, TimestampMixin, Base):
     role: Mapped[Role] = mapped_column(enum_column(Role, "user_role"))
     organisation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
     expert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("experts.id"), unique=True)
+    # Where notifications are mailed (optional: the inbox always has them).
+    email: Mapped[str | None] = mapped_column(sa.String(254))
     active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column()

@@ -83,6 +83,11 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "recommendation.run": {Role.TALENT_OFFICE: ALL},
     "recommendation.read": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
     "recommendation.replace": {Role.TALENT_OFFICE: ALL},
+    # Consultation (issue 6): the department confirms its panel; experts answer their own invitations.
+    "panel.confirm": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL},
+    "invitation.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.DEPARTMENT: OWN, Role.EXPERT: OWN},
+    "invitation.read_panel": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.DEPARTMENT: OWN},
+    "invitation.answer": {Role.EXPERT: OWN},
     # Expert lifecycle (issue 5). Applications: departments recommend (单位推荐)
     # for their own organisation; the talent office runs vetting; reviewers of
     # the domain's review group vote; the public lodges objections without

@@ -48,13 +48,18 @@ class SelectionMethod(str, enum.Enum):
 
 
 class PanelRequestStatus(str, enum.Enum):
-    # Issue 6 adds the invitation states (confirmed, ...); these two are what matching needs.
     SUBMITTED = "submitted"
     RECOMMENDED = "recommended"
+    # The department confirmed a recommended or drawn panel: invitations are out.
+    CONFIRMED = "confirmed"
+    # The consultation took place (meeting held, or the written deadline passed).
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
     @property
     def label(self) -> str:
-        return {"submitted": "已提交", "recommended": "已产生人选"}[self.value]
+        return {"submitted": "已提交", "recommended": "已产生人选", "confirmed": "已确认人选",
+                "completed": "论证完成", "cancelled": "已取消"}[self.value]
 
 
 class EngagementStatus(str, enum.Enum):
@@ -146,6 +151,8 @@ class PanelRequest(TimestampMixin, Base):
     meeting_date: Mapped[date | None]
     meeting_time: Mapped[time | None]
     meeting_place: Mapped[str | None] = mapped_column(sa.String(200))
+    # When the meeting ends: two meetings of one expert must not overlap. Unknown means the whole day.
+    meeting_end_time: Mapped[time | None]
     # Written opinions (written and commissioned modes) are due by this day.
     deadline: Mapped[date | None]
     # 委托咨询论证: the institution that does the study; its staff cannot review it.
@@ -156,6 +163,13 @@ class PanelRequest(TimestampMixin, Base):
     )
     note: Mapped[str] = mapped_column(sa.Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # The record whose panel the department confirmed (issue 6), and when materials went to the panel.
+    confirmed_recommendation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("recommendations.id", use_alter=True, name="fk_panel_requests_confirmed_recommendation_id")
+    )
+    confirmed_at: Mapped[datetime | None]
+    confirmed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    materials_sent_at: Mapped[datetime | None]
 
     item: Mapped[DecisionItem] = relationship(back_populates="panel_requests")
     institution = relationship("Organisation", foreign_keys=[institution_id])
@@ -164,12 +178,21 @@ class PanelRequest(TimestampMixin, Base):
         back_populates="panel_request", cascade="all, delete-orphan", order_by="AvoidEntry.id"
     )
     recommendations: Mapped[list[Recommendation]] = relationship(
-        back_populates="panel_request", order_by="Recommendation.id"
+        back_populates="panel_request", order_by="Recommendation.id",
+        foreign_keys="Recommendation.panel_request_id",
     )
-    created_by = relationship("User")
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    confirmed_by = relationship("User", foreign_keys=[confirmed_by_id])
+    confirmed_recommendation = relationship("Recommendation", foreign_keys=[confirmed_recommendation_id],
+                                            post_update=True)
 
     __table_args__ = (
         sa.CheckConstraint("seats >= 1", name="seats_positive"),
+        sa.CheckConstraint("mode = 'meeting' OR meeting_end_time IS NULL", name="end_time_only_for_meeting"),
+        sa.CheckConstraint("meeting_end_time IS NULL OR meeting_time IS NULL OR meeting_end_time > meeting_time",
+                           name="meeting_ends_after_start"),
+        sa.CheckConstraint("(confirmed_recommendation_id IS NULL) = (confirmed_at IS NULL)",
+                           name="confirmed_has_time"),
         sa.CheckConstraint("min_senior_members >= 0 AND min_senior_members <= seats", name="senior_within_seats"),
         sa.CheckConstraint("(mode = 'meeting') = (meeting_date IS NOT NULL)", name="meeting_has_date"),
         sa.CheckConstraint("(mode = 'meeting') = (meeting_place IS NOT NULL)", name="meeting_has_place"),
@@ -284,7 +307,8 @@ class Recommendation(Base):
     pool: Mapped[list | None] = mapped_column(sa.JSON)
     revealed_at: Mapped[datetime | None]
 
-    panel_request: Mapped[PanelRequest] = relationship(back_populates="recommendations")
+    panel_request: Mapped[PanelRequest] = relationship(back_populates="recommendations",
+                                                       foreign_keys=[panel_request_id])
     parent: Mapped[Recommendation | None] = relationship(remote_side=[id])
     created_by = relationship("User")
 

@@ -247,7 +247,7 @@ def create_panel_request(actor, item: DecisionItem, data: dict[str, Any]) -> Pan
     request = PanelRequest(
         item=item, mode=mode, seats=data["seats"], min_senior_members=min_senior,
         meeting_date=data.get("meeting_date"), meeting_time=data.get("meeting_time"),
-        meeting_place=data.get("meeting_place"), deadline=data.get("deadline"), institution=institution,
+        meeting_end_time=data.get("meeting_end_time"), meeting_place=data.get("meeting_place"), deadline=data.get("deadline"), institution=institution,
         selection_method=SelectionMethod(data["selection_method"]), status=PanelRequestStatus.SUBMITTED,
         note=data.get("note", ""), created_by_id=getattr(actor, "id", None),
     )
@@ -402,6 +402,8 @@ def run_recommendation(actor, request: PanelRequest, method: str, *, relevance: 
                        ) -> Recommendation:
     """One matcher run for a panel request, stored as an immutable record."""
     authorize(actor, "recommendation.run", request)
+    if request.status not in (PanelRequestStatus.SUBMITTED, PanelRequestStatus.RECOMMENDED):
+        raise Conflict(f"申请状态为“{request.status.label}”，不能再产生人选", fields={"method": ["申请已确认或结束"]})
     chosen = SelectionMethod(method)
     if chosen is not request.selection_method:
         raise ValidationFailed(fields={"method": [f"该申请要求以“{request.selection_method.label}”方式产生专家"]})
@@ -538,6 +540,18 @@ class RuleViolation(ValidationFailed):
 def replace_member(actor, record: Recommendation, data: dict[str, Any]) -> Recommendation:
     """A new record with one member replaced; every hard filter and composition rule is re-checked on current data."""
     authorize(actor, "recommendation.replace", record)
+    if record.panel_request.status is not PanelRequestStatus.RECOMMENDED:
+        # After confirmation the panel changes only through its invitations (a decline pulls the next alternate).
+        raise Conflict(f"申请状态为“{record.panel_request.status.label}”，专家组不能再直接调整",
+                       fields={"remove_expert_id": ["专家组已确认"]})
+    return make_replacement(actor, record, data)
+
+
+def make_replacement(actor, record: Recommendation, data: dict[str, Any]) -> Recommendation:
+    """replace_member without the permission and state checks: also what a declined invitation uses.
+
+    `actor` is who the record and its audit entry name (None: the system, as for an expert's decline).
+    """
     if record.result is None:
         raise ValidationFailed("抽取尚未完成，不能调整")
     if not record.result.get("compliant"):

@@ -76,6 +76,8 @@ class PanelRequestInputSchema(StrictSchema):
     meeting_date = fields.Date(allow_none=True, load_default=None)
     meeting_time = fields.Time(allow_none=True, load_default=None, format="%H:%M",
                                error_messages={"invalid": "时间格式应为 HH:MM"})
+    meeting_end_time = fields.Time(allow_none=True, load_default=None, format="%H:%M",
+                                   error_messages={"invalid": "时间格式应为 HH:MM"})
     meeting_place = Text(200, allow_none=True, load_default=None)
     deadline = fields.Date(allow_none=True, load_default=None)
     institution_id = Id(allow_none=True, load_default=None)
@@ -96,10 +98,13 @@ class PanelRequestInputSchema(StrictSchema):
                 errors["meeting_place"] = ["论证会须填写会议地点"]
             if data.get("deadline"):
                 errors["deadline"] = ["论证会不填写书面意见截止日期"]
+            start, end = data.get("meeting_time"), data.get("meeting_end_time")
+            if end and start and end <= start:
+                errors["meeting_end_time"] = ["结束时间须晚于开始时间"]
         elif mode in (ConsultationMode.WRITTEN.value, ConsultationMode.COMMISSIONED.value):
             if not data.get("deadline"):
                 errors["deadline"] = ["须填写书面意见截止日期"]
-            for key in ("meeting_date", "meeting_time", "meeting_place"):
+            for key in ("meeting_date", "meeting_time", "meeting_end_time", "meeting_place"):
                 if data.get(key):
                     errors[key] = ["只有论证会填写会议时间和地点"]
         if mode == ConsultationMode.COMMISSIONED.value:
@@ -172,6 +177,7 @@ class PanelRequestOutSchema(ma.Schema):
     required_domains = fields.List(fields.Nested(NamedRefSchema))
     meeting_date = fields.Date(allow_none=True)
     meeting_time = fields.Time(allow_none=True, format="%H:%M")
+    meeting_end_time = fields.Time(allow_none=True, format="%H:%M")
     meeting_place = fields.String(allow_none=True)
     deadline = fields.Date(allow_none=True)
     institution = fields.Nested(NamedRefSchema, allow_none=True)
@@ -180,6 +186,9 @@ class PanelRequestOutSchema(ma.Schema):
     status = fields.Function(lambda r: r.status.value)
     note = fields.String()
     recommendation_ids = fields.Function(lambda r: [rec.id for rec in r.recommendations])
+    confirmed_recommendation_id = fields.Integer(allow_none=True)
+    confirmed_at = fields.DateTime(allow_none=True)
+    materials_sent_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
 
 

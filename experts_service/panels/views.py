@@ -202,6 +202,7 @@ def _request_payload() -> tuple[dict, dict]:
     if mode == ConsultationMode.MEETING.value:
         payload["meeting_date"] = form.get("meeting_date") or None
         payload["meeting_time"] = form.get("meeting_time") or None
+        payload["meeting_end_time"] = form.get("meeting_end_time") or None
         payload["meeting_place"] = form.get("meeting_place") or None
     else:
         payload["deadline"] = form.get("deadline") or None

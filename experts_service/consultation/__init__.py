@@ -1,0 +1,1 @@
+"""Invitations, attendance, signed opinions, adoption feedback and ratings around each panel."""

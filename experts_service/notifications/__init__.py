@@ -1,0 +1,1 @@
+"""In-app inbox for every user and e-mail through the configured SMTP server, sent after commit."""
