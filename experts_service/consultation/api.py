@@ -4,8 +4,19 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_login import current_user
 
+from experts_service.consultation import engagements as records
 from experts_service.consultation import operations
 from experts_service.consultation.schemas import (
+    AdoptionInputSchema,
+    AdoptionOutSchema,
+    AttendanceInputSchema,
+    AttendanceOutSchema,
+    EngagementRefSchema,
+    OpinionInputSchema,
+    OpinionOutSchema,
+    PublicFeedbackSchema,
+    RatingInputSchema,
+    RatingOutSchema,
     ConfirmationInputSchema,
     ConfirmationOutSchema,
     DeclineInputSchema,
@@ -86,3 +97,102 @@ def decline(data, invitation_id: int):
     operations.decline(current_user, invitation, data["reason"])
     commit()
     return invitation
+
+
+engagements = Blueprint("engagements_api", __name__, url_prefix="/engagements",
+                        description="出席、书面意见与评价")
+opinions = Blueprint("opinions_api", __name__, url_prefix="/opinions", description="书面意见与采纳反馈")
+public_feedback = Blueprint("public_feedback_api", __name__, url_prefix="/public",
+                            description="公开信息（无需登录）")
+blueprints = (*blueprints, engagements, opinions, public_feedback)
+
+
+@engagements.route("/<id:engagement_id>/attendance", methods=["PUT"])
+@requires("attendance.record")
+@engagements.arguments(AttendanceInputSchema)
+@engagements.response(200, AttendanceOutSchema)
+def put_attendance(data, engagement_id: int):
+    """On time / late (minutes) / absent, on or after the meeting day; corrections are audited."""
+    engagement = records.get_engagement(current_user, engagement_id, "attendance.record")
+    record = records.record_attendance(current_user, engagement, data)
+    commit()
+    return record
+
+
+@engagements.route("/<id:engagement_id>/opinion", methods=["PUT"])
+@requires("opinion.write")
+@engagements.arguments(OpinionInputSchema)
+@engagements.response(200, OpinionOutSchema)
+def put_opinion(data, engagement_id: int):
+    """Save the expert's draft; refused (409, audited) once the opinion is submitted and signed."""
+    engagement = records.get_engagement(current_user, engagement_id, "opinion.write")
+    opinion = records.save_opinion(current_user, engagement, data)
+    commit()
+    return opinion
+
+
+@engagements.route("/<id:engagement_id>/opinion/submission", methods=["POST"])
+@requires("opinion.write")
+@engagements.arguments(OpinionInputSchema)
+@engagements.response(201, OpinionOutSchema)
+def submit_opinion(data, engagement_id: int):
+    """Submit: every part filled in; signed with its content hash and time, immutable from then on."""
+    engagement = records.get_engagement(current_user, engagement_id, "opinion.write")
+    opinion = records.save_opinion(current_user, engagement, data, submit=True)
+    commit()
+    return opinion
+
+
+@engagements.route("/<id:engagement_id>/rating", methods=["POST"])
+@requires("rating.record")
+@engagements.arguments(RatingInputSchema)
+@engagements.response(201, RatingOutSchema)
+def post_rating(data, engagement_id: int):
+    """The department rates the engaged expert once: five parts within the policy's maxima."""
+    engagement = records.get_engagement(current_user, engagement_id, "rating.record")
+    rating = records.rate(current_user, engagement, data)
+    commit()
+    return rating
+
+
+@engagements.route("/overdue-ratings")
+@requires("rating.record")
+@engagements.response(200, EngagementRefSchema(many=True))
+def overdue_ratings():
+    """The signed-in department's engagements whose rating window has passed unrated."""
+    return records.overdue_ratings(records.own_organisation_scope(current_user))
+
+
+@opinions.route("/<id:opinion_id>")
+class OpinionItem(MethodView):
+    @requires("opinion.read")
+    @opinions.response(200, OpinionOutSchema)
+    def get(self, opinion_id: int):
+        return records.get_opinion(current_user, opinion_id)
+
+    @requires("opinion.write")
+    @opinions.response(204)
+    def delete(self, opinion_id: int):
+        """Discard a draft; a signed opinion is never deleted (409, audited)."""
+        opinion = records.get_opinion(current_user, opinion_id)
+        records.delete_opinion(current_user, opinion)
+        commit()
+
+
+@opinions.route("/<id:opinion_id>/adoption", methods=["PUT"])
+@requires("adoption.record")
+@opinions.arguments(AdoptionInputSchema)
+@opinions.response(200, AdoptionOutSchema)
+def put_adoption(data, opinion_id: int):
+    """采纳 / 部分采纳 / 未采纳 (a reason unless adopted); published at once for a non-confidential item."""
+    opinion = records.get_opinion(current_user, opinion_id)
+    feedback = records.record_adoption(current_user, opinion, data)
+    commit()
+    return feedback
+
+
+@public_feedback.route("/adoption-feedback")
+@public_feedback.response(200, PublicFeedbackSchema(many=True))
+def list_public_feedback():
+    """Adoption feedback of non-confidential items, newest first; open to anyone."""
+    return records.published_feedback()

@@ -266,7 +266,10 @@ class OpinionImmutable(Exception):
 
 
 @event.listens_for(Opinion, "before_update")
-def _refuse_change_after_submission(_mapper, connection, target: Opinion) -> None:
+def _refuse_change_after_submission(mapper, connection, target: Opinion) -> None:
+    state = sa.inspect(target)
+    if not any(state.attrs[column.key].history.has_changes() for column in mapper.column_attrs):
+        return  # only a relationship moved (its feedback was added): the row is not written
     # The stored row decides: a submitted opinion never changes, whatever the session holds.
     stored = connection.execute(
         sa.select(Opinion.submitted_at).where(Opinion.id == target.id)

@@ -322,28 +322,41 @@ def decline(actor, invitation: Invitation, reason: str) -> Invitation:
     return invitation
 
 
-def expire_overdue(at: datetime | None = None) -> list[Invitation]:
-    """Pending invitations past their deadline count as declines; each pulls the next alternate. Run by cron."""
+def overdue_invitation_ids(at: datetime | None = None) -> list[int]:
     at = at or now()
-    expired = []
-    overdue = db.session.execute(
-        sa.select(Invitation.id, Invitation.panel_request_id)
-        .where(Invitation.status == InvitationStatus.PENDING, Invitation.respond_by < at).order_by(Invitation.id)
-    ).all()
-    for invitation_id, request_id in overdue:
-        lock_panel_request(request_id)
-        invitation = db.session.get(Invitation, invitation_id)
-        db.session.refresh(invitation)
-        if invitation.status is not InvitationStatus.PENDING:
-            continue  # answered meanwhile
-        invitation.status = InvitationStatus.EXPIRED
-        invitation.responded_at = at
-        db.session.flush()
-        audit.record(None, "invitation.expire", "invitation", invitation.id, panel_request_id=request_id,
-                     expert_id=invitation.expert_id, respond_by=invitation.respond_by.isoformat())
-        _fill_seat(invitation, "逾期未答复，视为谢绝")
-        expired.append(invitation)
-    return expired
+    return list(db.session.execute(
+        sa.select(Invitation.id).where(Invitation.status == InvitationStatus.PENDING, Invitation.respond_by < at)
+        .order_by(Invitation.id)
+    ).scalars())
+
+
+def expire(invitation_id: int, at: datetime | None = None) -> Invitation | None:
+    """One pending invitation past its deadline counts as a decline and pulls the next alternate.
+
+    The cron job commits after each (`flask consultation expire-invitations`): the panel's lock
+    is then taken before the audit log's, in the same order as an expert's answer.
+    """
+    at = at or now()
+    invitation = db.session.get(Invitation, invitation_id)
+    if invitation is None:
+        return None
+    lock_panel_request(invitation.panel_request_id)
+    db.session.refresh(invitation)
+    if invitation.status is not InvitationStatus.PENDING or invitation.respond_by >= at:
+        return None  # answered meanwhile
+    invitation.status = InvitationStatus.EXPIRED
+    invitation.responded_at = at
+    db.session.flush()
+    audit.record(None, "invitation.expire", "invitation", invitation.id, panel_request_id=invitation.panel_request_id,
+                 expert_id=invitation.expert_id, respond_by=invitation.respond_by.isoformat())
+    _fill_seat(invitation, "逾期未答复，视为谢绝")
+    return invitation
+
+
+def expire_overdue(at: datetime | None = None) -> list[Invitation]:
+    """Every overdue invitation, in one transaction (tests and small runs)."""
+    at = at or now()
+    return [done for done in (expire(i, at) for i in overdue_invitation_ids(at)) if done is not None]
 
 
 def _fill_seat(left: Invitation, why: str) -> Invitation | None:

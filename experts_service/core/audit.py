@@ -126,6 +126,16 @@ def record(actor, action: str, obj_type: str, obj_id: Any = None, **summary: Any
     return entry
 
 
+def record_refusal(actor, refusal) -> AuditEntry:
+    """Roll back the refused transaction, then append and commit the refusal's entry on its own
+    (`errors.AuditedRefusal`): what was attempted stays on record, nothing of it is written."""
+    db.session.rollback()
+    entry = record(actor, refusal.action, refusal.obj_type, refusal.obj_id, refused=refusal.message,
+                   **refusal.summary)
+    db.session.commit()
+    return entry
+
+
 def _jsonable(value: Any) -> Any:
     """Round-trip through JSON so the hashed form equals what the database returns."""
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))

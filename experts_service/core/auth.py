@@ -88,6 +88,11 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "invitation.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.DEPARTMENT: OWN, Role.EXPERT: OWN},
     "invitation.read_panel": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.DEPARTMENT: OWN},
     "invitation.answer": {Role.EXPERT: OWN},
+    "attendance.record": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL},
+    "opinion.write": {Role.EXPERT: OWN},
+    "opinion.read": {Role.EXPERT: OWN, Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "adoption.record": {Role.DEPARTMENT: OWN},
+    "rating.record": {Role.DEPARTMENT: OWN},
     # Expert lifecycle (issue 5). Applications: departments recommend (单位推荐)
     # for their own organisation; the talent office runs vetting; reviewers of
     # the domain's review group vote; the public lodges objections without
@@ -102,6 +107,13 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "expert.self_service": {Role.TALENT_OFFICE: ALL, Role.EXPERT: OWN},
     "calendar.read": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
     "calendar.manage": {Role.ADMIN: ALL},
+    # Notifications (issue 6): everyone reads and marks their own inbox; the
+    # talent office and the administrator watch the mail queue and re-queue
+    # failed mail.
+    "notification.read": {role: OWN for role in Role},
+    "notification.update": {role: OWN for role in Role},
+    "mail.read": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL},
+    "mail.retry": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL},
 }
 
 
@@ -115,11 +127,15 @@ def owns(actor, obj) -> bool:
     """Whether `obj` falls in the actor's own scope.
 
     Records say who owns them through `owner_organisation_id` (department
-    scope, checked against the whole organisation subtree) or
-    `owner_expert_id` (expert scope).
+    scope, checked against the whole organisation subtree),
+    `owner_expert_id` (expert scope) or, for any role, `owner_user_id`
+    (a record of one account, such as an inbox entry).
     """
     from experts_service.core.auth_scope import organisation_subtree_ids
 
+    owner_user = getattr(obj, "owner_user_id", None)
+    if owner_user is not None and owner_user == actor.id:
+        return True
     if actor.role is Role.DEPARTMENT:
         owner = getattr(obj, "owner_organisation_id", None)
         return owner is not None and owner in organisation_subtree_ids(actor.organisation_id)

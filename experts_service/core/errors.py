@@ -70,6 +70,17 @@ class Conflict(ServiceError):
     default_message = "与现有记录冲突"
 
 
+class AuditedRefusal(Conflict):
+    """A refused attempt the audit log must show although its transaction rolls back (a change to a
+    signed record). The request boundary rolls back, then writes the entry and commits it
+    (`audit.record_refusal`)."""
+
+    def __init__(self, message: str, *, action: str, obj_type: str, obj_id, fields: dict | None = None,
+                 **summary):
+        super().__init__(message, fields)
+        self.action, self.obj_type, self.obj_id, self.summary = action, obj_type, obj_id, summary
+
+
 # Messages for HTTP errors raised by Flask/Werkzeug/webargs themselves.
 _HTTP_CODES = {
     400: ("bad_request", "请求无效"),
@@ -116,6 +127,12 @@ def _flatten_webargs_messages(messages) -> dict:
 def register_errors(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def handle_service_error(error: ServiceError):
+        if isinstance(error, AuditedRefusal):
+            from flask_login import current_user
+
+            from experts_service.core.audit import record_refusal
+
+            record_refusal(current_user if current_user.is_authenticated else None, error)
         return _render(error.status, error.code, error.message, error.fields)
 
     @app.errorhandler(CSRFError)

@@ -256,6 +256,14 @@ class Engagement(Base):
 
     __table_args__ = (sa.Index("ix_engagements_expert_day", "expert_id", "engaged_on"),)
 
+    @property
+    def owner_organisation_id(self) -> int:
+        return self.organisation_id
+
+    @property
+    def owner_expert_id(self) -> int:
+        return self.expert_id
+
 
 class EmploymentRecord(Base):
     """An employer other than the current one: a former job, or a second post still held (ended_on NULL)."""

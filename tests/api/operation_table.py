@@ -151,6 +151,46 @@ def _roster_with_a_bad_row() -> bytes:
     return buffer.getvalue()
 
 
+def _c(**keys: str) -> Callable[[Subjects], dict]:
+    """Path ids from the consultation subjects (tests/consultation/subjects.py)."""
+    return lambda s: {name: s.lifecycle[key] for name, key in keys.items()}
+
+
+_OPINION = {"necessity": "矩阵", "legality": "矩阵", "feasibility": "矩阵", "risks": "矩阵", "suggestions": "矩阵",
+            "conclusion": "agree"}
+_RATING = {"quality": 30, "professionalism": 25, "punctuality": 15, "discipline": 15, "confidentiality": 15}
+
+CONSULTATION_OPERATIONS: tuple[Operation, ...] = (
+    Operation("POST", "/api/v1/panel-requests/<id:request_id>/confirmation", "panel.confirm", 201,
+              lambda s: {"recommendation_id": s.lifecycle["recommended_record"]},
+              path_ids=_c(request_id="recommended_request")),
+    Operation("GET", "/api/v1/panel-requests/<id:request_id>/invitations", "invitation.read_panel", 200,
+              path_ids=_c(request_id="confirmed_request")),
+    Operation("GET", "/api/v1/invitations/mine", "invitation.answer", 200),
+    Operation("GET", "/api/v1/invitations/<id:invitation_id>", "invitation.read", 200,
+              path_ids=_c(invitation_id="invitation")),
+    Operation("POST", "/api/v1/invitations/<id:invitation_id>/accept", "invitation.answer", 200,
+              path_ids=_c(invitation_id="invitation")),
+    Operation("POST", "/api/v1/invitations/<id:invitation_id>/decline", "invitation.answer", 200,
+              lambda s: {"reason": "矩阵测试：另有安排"}, path_ids=_c(invitation_id="invitation")),
+    Operation("PUT", "/api/v1/engagements/<id:engagement_id>/attendance", "attendance.record", 200,
+              lambda s: {"attendance": "on_time"}, path_ids=_c(engagement_id="engagement")),
+    Operation("PUT", "/api/v1/engagements/<id:engagement_id>/opinion", "opinion.write", 200,
+              lambda s: {"necessity": "草稿"}, path_ids=_c(engagement_id="fresh_engagement")),
+    Operation("POST", "/api/v1/engagements/<id:engagement_id>/opinion/submission", "opinion.write", 201,
+              lambda s: dict(_OPINION), path_ids=_c(engagement_id="fresh_engagement")),
+    Operation("POST", "/api/v1/engagements/<id:engagement_id>/rating", "rating.record", 201,
+              lambda s: dict(_RATING), path_ids=_c(engagement_id="engagement")),
+    Operation("GET", "/api/v1/engagements/overdue-ratings", "rating.record", 200),
+    Operation("GET", "/api/v1/opinions/<id:opinion_id>", "opinion.read", 200,
+              path_ids=_c(opinion_id="signed_opinion")),
+    Operation("DELETE", "/api/v1/opinions/<id:opinion_id>", "opinion.write", 204,
+              path_ids=_c(opinion_id="draft_opinion"), json_response=False),
+    Operation("PUT", "/api/v1/opinions/<id:opinion_id>/adoption", "adoption.record", 200,
+              lambda s: {"decision": "adopted"}, path_ids=_c(opinion_id="signed_opinion")),
+    Operation("GET", "/api/v1/public/adoption-feedback", PUBLIC, 200),
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/experts", "expert.list", 200),
     Operation("POST", "/api/v1/experts", "expert.create", 201, lambda s: s.new_expert_payload),
@@ -199,4 +239,5 @@ OPERATIONS: tuple[Operation, ...] = (
               lambda s: {"remove_expert_id": s.recommendation_member_id, "reason": "矩阵测试：时间冲突"}),
     # Expert lifecycle (issue 5).
     *LIFECYCLE_OPERATIONS,
+    *CONSULTATION_OPERATIONS,
 )

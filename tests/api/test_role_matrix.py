@@ -14,12 +14,14 @@ import pytest
 from experts_service.core.auth import PERMISSIONS, Role
 from tests.api.helpers import assert_error, database_state
 from tests.api.operation_table import (
+    CONSULTATION_OPERATIONS,
     LIFECYCLE_OPERATIONS,
     OPERATIONS,
     PUBLIC,
     SIGNED_IN,
     Subjects,
 )
+from tests.consultation.subjects import consultation_subjects
 from tests.lifecycle.subjects import lifecycle_subjects
 
 ROLES: tuple[Role | None, ...] = (*Role, None)
@@ -56,7 +58,9 @@ def test_operation_as_role(operation, role, http, factory, sign_in):
         organisation_id=own_organisation.id,
         username=username,
         new_expert_payload=factory.expert_payload(name="李娜"),
-        lifecycle=lifecycle_subjects(factory, own_organisation, own_expert) if operation in LIFECYCLE_OPERATIONS else {},
+        lifecycle=(lifecycle_subjects(factory, own_organisation, own_expert) if operation in LIFECYCLE_OPERATIONS
+                   else consultation_subjects(factory, own_organisation, own_expert)
+                   if operation in CONSULTATION_OPERATIONS else {}),
         **panels,
     )
     body = operation.body(subjects) if operation.body else None
