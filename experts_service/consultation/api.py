@@ -56,7 +56,6 @@ def confirm(data, request_id: int):
 def panel_invitations(request_id: int):
     """The panel as it fills: seats, accepted, waiting, open, and every invitation with its answer."""
     request = get_panel_request(current_user, request_id, "invitation.read_panel")
-    operations.list_invitations(current_user, request)
     return _summary(request)
 
 

@@ -28,11 +28,20 @@ class InvitationStatus(str, enum.Enum):
                 "withdrawn": "已撤回"}[self.value]
 
 
-# Invitations that hold a seat: answered yes, or still open.
-LIVE_INVITATION_STATUSES = (InvitationStatus.PENDING, InvitationStatus.ACCEPTED)
+class OfPanelMember:
+    """A record of one expert on one panel (`panel_request`, `expert_id`): the requesting department
+    and the expert own it."""
+
+    @property
+    def owner_organisation_id(self) -> int:
+        return self.panel_request.item.organisation_id
+
+    @property
+    def owner_expert_id(self) -> int:
+        return self.expert_id
 
 
-class Invitation(TimestampMixin, Base):
+class Invitation(OfPanelMember, TimestampMixin, Base):
     """One expert invited onto one panel, with their answer."""
 
     __tablename__ = "invitations"
@@ -71,14 +80,6 @@ class Invitation(TimestampMixin, Base):
         sa.CheckConstraint("status = 'pending' OR responded_at IS NOT NULL", name="answered_has_time"),
         sa.CheckConstraint("respond_by >= sent_at", name="deadline_after_sending"),
     )
-
-    @property
-    def owner_organisation_id(self) -> int:
-        return self.panel_request.item.organisation_id
-
-    @property
-    def owner_expert_id(self) -> int:
-        return self.expert_id
 
 
 class Attendance(str, enum.Enum):
@@ -131,7 +132,7 @@ OPINION_SECTIONS = (
 )
 
 
-class Opinion(TimestampMixin, Base):
+class Opinion(OfPanelMember, TimestampMixin, Base):
     """An expert's written opinion on the item; signed and immutable once submitted."""
 
     __tablename__ = "opinions"
@@ -165,14 +166,6 @@ class Opinion(TimestampMixin, Base):
     @property
     def submitted(self) -> bool:
         return self.submitted_at is not None
-
-    @property
-    def owner_organisation_id(self) -> int:
-        return self.panel_request.item.organisation_id
-
-    @property
-    def owner_expert_id(self) -> int:
-        return self.expert_id
 
 
 class AdoptionDecision(str, enum.Enum):

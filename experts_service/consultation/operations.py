@@ -227,13 +227,6 @@ def get_invitation(actor, invitation_id: int, permission: str = "invitation.read
     return invitation
 
 
-def list_invitations(actor, request: PanelRequest) -> list[Invitation]:
-    authorize(actor, "invitation.read_panel", request)
-    return list(db.session.execute(
-        sa.select(Invitation).where(Invitation.panel_request_id == request.id).order_by(Invitation.id)
-    ).scalars())
-
-
 def my_invitations(actor) -> list[Invitation]:
     authorize(actor, "invitation.answer")
     return list(db.session.execute(
