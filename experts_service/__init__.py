@@ -63,6 +63,9 @@ def register_extensions(app: Flask) -> None:
     from experts_service.search_bridge import install as install_search_sync
 
     install_search_sync()
+    from experts_service.notifications.mail import install as install_mail_after_commit
+
+    install_mail_after_commit()
 
     from experts_service.accounts.auth import configure_login
 
@@ -100,18 +103,28 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.reference.api import blueprints as reference_api
     from experts_service.reference.views import blueprint as reference_views
     from experts_service.accounts.api import blueprint as accounts_api
+    from experts_service.accounts.api import users as users_api
     from experts_service.panels.api import blueprints as panels_api
     from experts_service.panels.views import blueprint as panels_views
     from experts_service.lifecycle.api import blueprints as lifecycle_api
     from experts_service.consultation.api import blueprints as consultation_api
+    from experts_service.consultation.views import blueprint as consultation_views
     from experts_service.lifecycle.views import blueprint as lifecycle_views
+    from experts_service.notifications.api import blueprints as notifications_api
+    from experts_service.notifications.views import blueprint as notifications_views
+    from experts_service.consultation.todo_api import blueprints as todo_api
+    from experts_service.consultation.todo_views import blueprint as todo_views
+    from experts_service.consultation.report_api import blueprints as report_api
+    from experts_service.consultation.report_views import blueprint as report_views
 
     for blueprint in (main_views, accounts_views, roster_views, experts_views, reference_views, admin_views,
-                      panels_views, lifecycle_views):
+                      panels_views, lifecycle_views, notifications_views, consultation_views, todo_views,
+                      report_views):
         app.register_blueprint(blueprint)
     api = app.extensions["smorest_api"]
-    for blueprint in (accounts_api, roster_api, experts_api, *reference_api, *panels_api, *lifecycle_api,
-                      *consultation_api):
+    for blueprint in (accounts_api, users_api, roster_api, experts_api, *reference_api, *panels_api,
+                      *lifecycle_api, *consultation_api, *notifications_api, *todo_api,
+                      *report_api):
         # API CSRF is enforced in accounts.auth for cookie sessions only;
         # bearer-token clients carry no ambient credentials.
         csrf.exempt(blueprint)

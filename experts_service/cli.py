@@ -41,6 +41,9 @@ def register_commands(app: Flask) -> None:
     from experts_service.experts.roster_cli import experts_group
 
     app.cli.add_command(experts_group)
+    from experts_service.notifications.cli import notifications_group
+
+    app.cli.add_command(notifications_group)
 
 
 def upgrade_and_seed() -> dict:
@@ -138,14 +141,15 @@ users_group = AppGroup("users", help="用户账户。")
 @click.option("--name", "display_name", required=True)
 @click.option("--organisation-id", type=int)
 @click.option("--expert-id", type=int)
+@click.option("--email", help="接收通知邮件的邮箱（选填）")
 @click.password_option(envvar="EXPERTS_NEW_USER_PASSWORD")
-def users_create(username, role, display_name, organisation_id, expert_id, password) -> None:
+def users_create(username, role, display_name, organisation_id, expert_id, email, password) -> None:
     """创建用户。"""
     from experts_service.accounts.operations import create_user
 
     try:
         create_user(None, username=username, password=password, display_name=display_name, role=Role(role),
-                    organisation_id=organisation_id, expert_id=expert_id)
+                    organisation_id=organisation_id, expert_id=expert_id, email=email)
     except ServiceError as error:
         _fail(error)
     db.session.commit()

@@ -1,31 +1,45 @@
 """Demonstration data for `flask demo`: a fictional city's organisations, an
-expert pool spread over every domain, and one login per role.
+expert pool spread over every domain, one login per role, and decision items
+at each stage of the consultation workflow.
 
-Everything goes through the real operations (validation, audit entries) with
-the CLI as actor, so the demo exercises the same rules as real use. The data
-is deterministic for a given seed. Functions flush; the CLI commits.
+Everything goes through the real operations (validation, audit entries): the
+reference data, experts and logins with the CLI as actor, the consultations
+as the demo logins (and the experts' own accounts) who do them in real use,
+so the demo exercises the same rules as real use. The data is deterministic
+for a given seed. Functions flush; the CLI commits.
 """
 from __future__ import annotations
 
+import heapq
+import logging
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from experts_service.accounts.models import User
 from experts_service.accounts.operations import create_user
+from experts_service.consultation.engagements import record_adoption, record_attendance, rate, save_opinion
+from experts_service.consultation.models import Invitation, Opinion
+from experts_service.consultation.operations import accept, confirm_panel, decline
 from experts_service.core import audit
 from experts_service.core.auth import Role
-from experts_service.core.clock import today
+from experts_service.core.clock import display_zone, now, today
 from experts_service.core.crypto import keyed_hash
+from experts_service.core.errors import ServiceError, ValidationFailed
 from experts_service.core.idcard import check_digit
 from experts_service.experts.models import Expert, ExpertStatus, PoliticalAffiliation, Sex, TitleLevel
 from experts_service.experts.operations import create_expert
 from experts_service.experts.schemas import ExpertInputSchema
 from experts_service.extensions import db
-from experts_service.policy import current_policy
+from experts_service.panels.models import Engagement, PanelRequest, Recommendation
+from experts_service.panels.operations import create_item, create_panel_request, replace_member, run_recommendation
+from experts_service.policy import RATING_PARTS, current_policy
 from experts_service.reference.models import Domain, Organisation, OrganisationType, Tier
 from experts_service.reference.operations import create_organisation, find_organisation_by_name
 from experts_service.reference.schemas import OrganisationInputSchema
@@ -35,6 +49,8 @@ DEFAULT_EXPERT_COUNT = 320
 DEFAULT_SEED = 20261123
 
 CITY = "江海市"
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------
 # Logins
@@ -669,7 +685,12 @@ def demo_logins() -> list[tuple[str, str]]:
 
 
 def load_demo(expert_count: int = DEFAULT_EXPERT_COUNT, seed: int = DEFAULT_SEED) -> dict | None:
-    """Load the demo data once; None (and no change) if it is there already."""
+    """Load the demo data once; None (and no change) if it is there already.
+
+    The result counts what was made: experts, organisations, and the consultations' decision items,
+    panel requests, recommendations, invitations, opinions, adoption feedback, ratings and the
+    experts' accounts made for them (scenarios_stopped: items a small pool could not take through).
+    """
     if expert_count < 1:
         raise ValueError("expert_count must be at least 1: the expert login needs a record")
     if _user_exists(SENTINEL_USERNAME):
@@ -682,7 +703,7 @@ def load_demo(expert_count: int = DEFAULT_EXPERT_COUNT, seed: int = DEFAULT_SEED
     login_expert = next((e for e, spec in experts if spec.featured and e.name == EXPERT_LOGIN_NAME), experts[0][0])
     _vary_statuses(rng, [e for e, spec in experts if not spec.featured and not spec.is_academician])
     _create_users(organisations, login_expert)
-    return {"experts": len(experts), "organisations": created}
+    return {"experts": len(experts), "organisations": created, **_run_consultations(organisations, login_expert)}
 
 
 # ---------------------------------------------------------------------------
@@ -1150,3 +1171,503 @@ def _create_users(organisations: dict[str, tuple[Organisation, OrgSpec]], login_
             organisation_id=organisations[login.organisation][0].id if login.organisation else None,
             expert_id=login_expert.id if login.role is Role.EXPERT else None,
         )
+
+
+# ---------------------------------------------------------------------------
+# The consultation workflow (DOMAIN.md "Consultation workflow")
+# ---------------------------------------------------------------------------
+#
+# Five decision items, each taken as far as its story goes, every step through
+# the real operation as the actor who does it in real use: the department
+# files, confirms, records attendance, adoption and ratings; the talent office
+# recommends; each expert answers and writes with their own account. The clock
+# (core.clock, app.config["CLOCK_NOW"]) is pinned to the moment of each step, so
+# the stored times tell a consistent story (a meeting last month was confirmed
+# two weeks before it, answered the next day, ...).
+#
+# The steps of all items run in time order (a merge of one generator per item),
+# so what the matcher sees of earlier panels (rotation, workload) is what it
+# would have seen on that day.
+
+# Hours before the load at which today's steps happened: the pending invitations are still open.
+HOURS_BEFORE_CONFIRMATION = 5
+HOURS_BEFORE_ANSWERS = 2
+EXPERT_USERNAME = "zj{expert_id:04d}"
+MEETING_START, MEETING_END = time(9, 30), time(12, 0)
+WEDNESDAY = 2
+
+DECLINE_REASONS = (
+    "会议当日须赴省城参加学术委员会会议，时间冲突，无法出席。",
+    "近期在外地主持课题调研，行程无法调整，谢谢邀请。",
+    "本人所在单位近期承担相关项目的咨询工作，为避免利益冲突，申请回避。",
+)
+
+
+def _no_text(query_text, *, keywords=(), domains=(), candidate_ids=None, limit=1000):
+    """No text relevance: `make demo` builds the search index after the load (Makefile: `flask demo`,
+    then `flask search reindex`), and the experts created here are not committed yet, so no index can
+    know them. Ranking then rests on domain match, tier and rotation."""
+    return {}
+
+
+def _opinion(necessity, legality, feasibility, risks, suggestions, conclusion, dissent=""):
+    return {"necessity": necessity, "legality": legality, "feasibility": feasibility, "risks": risks,
+            "suggestions": suggestions, "conclusion": conclusion, "dissent": dissent}
+
+
+# Item 1: a meeting held last month (住建局).
+RENEWAL_ITEM = {
+    "title": f"{CITY}城市更新条例（草案）",
+    "description": "为规范城市更新活动，统筹推进老旧小区改造、城中村改造和历史文化街区保护，拟以地方性法规形式"
+                   "明确城市更新的规划管控、实施主体、资金平衡、产权处置和公众参与机制。",
+    "category": "livelihood",
+    "keywords": ["城市更新", "老旧小区改造", "城中村改造", "历史文化街区保护"],
+}
+RENEWAL_DOMAINS = ("城乡规划", "住房保障")
+RENEWAL_STAKEHOLDERS = ("江海城市建设投资集团有限公司",)
+RENEWAL_PLACE = f"{CITY}住房和城乡建设局三楼第一会议室"
+RENEWAL_OPINIONS = (
+    _opinion("我市城市更新工作目前主要依据政府规章和规范性文件，立法层级偏低，项目推进中的权责划分、资金平衡和"
+             "产权处置缺乏上位依据，制定条例十分必要。",
+             "草案总体符合《中华人民共和国城乡规划法》《国有土地上房屋征收与补偿条例》等上位法，未发现相抵触的条款。",
+             "草案确立的“政府统筹、市场运作、居民参与”机制与我市近年试点经验相符，具有可操作性。",
+             "更新单元划定后若长期未实施，可能影响单元内权利人的合法权益。",
+             "建议增加更新单元实施期限和评估退出机制，逾期未实施的由原批准机关组织评估。", "agree"),
+    _opinion("老旧小区和城中村改造任务重、资金缺口大，需要以法规形式稳定社会预期、引导社会资本参与。",
+             "第十九条关于容积率奖励的规定须与国土空间详细规划的编制和审批程序衔接，建议明确由规划主管部门依法定程序批准。",
+             "资金平衡条款较为原则，建议细化“微利可持续”模式下的收益测算和成本分担办法。",
+             "容积率奖励若缺乏总量控制，可能导致局部地区公共服务设施承载力不足。",
+             "建议在第十九条增加容积率奖励的上限和公共服务设施配建要求。", "agree_with_changes"),
+    _opinion("历史文化街区和历史建筑保护是城市更新中的突出短板，条例设专章规定保护利用十分必要。",
+             "第三章与《历史文化名城名镇名村保护条例》的规定一致，程序设置合法。",
+             "“先评估、后更新”的要求符合实际，建议将历史建筑普查认定作为更新单元划定的前置条件。",
+             "部分更新项目可能以“保护性开发”为名拆除未认定的历史建筑。",
+             "建议增加更新项目开工前的文物和历史建筑调查评估程序。", "agree"),
+    _opinion("城市更新立法有必要，但应以保障原住居民权益为前提。",
+             "第二十八条规定“经更新单元内三分之二以上权利人同意即可实施”，实质上降低了房屋征收的程序要求，"
+             "与《国有土地上房屋征收与补偿条例》关于公共利益认定和征收补偿程序的规定不尽一致。",
+             "在补偿安置标准尚未明确的情况下，以多数决推进实施，容易引发矛盾纠纷，实施难度较大。",
+             "存在较大的合法性风险和社会稳定风险，可能引发行政复议和诉讼。",
+             "建议删除第二十八条的多数决规定，或明确仅适用于不涉及房屋征收的综合整治类项目。", "disagree",
+             dissent="本人对草案第二十八条持保留意见：多数权利人同意不能替代法定的征收程序和公平补偿，"
+                     "在该条修改前不同意草案提交审议。"),
+)
+RENEWAL_ADOPTION = (
+    ("adopted", "已在草案第三十五条增加更新单元实施期限及评估退出的规定。"),
+    ("adopted", "已在第十九条增加容积率奖励上限和公共服务设施配建要求。"),
+    ("adopted", "已将历史建筑调查评估列为更新单元划定的前置程序。"),
+    ("partly_adopted", "采纳关于补偿安置的意见，已在第二十八条增加征收补偿前置程序和社会稳定风险评估要求；"
+                       "三分之二权利人同意的实施门槛系参照省内其他设区市立法经验确定，限定于综合整治类项目后予以保留。"),
+)
+# Who declines, by position on the recommended panel.
+RENEWAL_DECLINING = (1, 3)
+# Attendance of the five seated members, in the order they accepted.
+RENEWAL_ATTENDANCE = (
+    {"attendance": "on_time"},
+    {"attendance": "late", "minutes_late": 20, "note": "因交通拥堵迟到，会前已电话告知"},
+    {"attendance": "on_time"},
+    {"attendance": "absent", "note": "会前未请假，会后说明因临时公务未能到会"},
+    {"attendance": "on_time"},
+)
+# Ratings (quality, professionalism, punctuality, discipline, confidentiality) by seat; None: not rated
+# yet, which the department's to-do list shows as overdue.
+RENEWAL_RATINGS = (
+    ((27, 23, 15, 15, 15), "意见针对性强，建议具体可行。"),
+    ((25, 22, 9, 14, 15), "意见质量较高；迟到 20 分钟。"),
+    ((26, 22, 15, 15, 15), "对历史文化保护条款提出了重要修改意见。"),
+    ((0, 12, 0, 5, 15), "无故缺席论证会，未提交书面意见。"),
+    None,
+)
+
+# Item 2 (a meeting next week) and item 5 (a written consultation under way) are built from the
+# demo expert's own field and keywords: with no text relevance the matcher ranks by domain.
+MEETING_TITLE = "关于进一步加强{kw}工作的若干措施（草案）"
+MEETING_DESCRIPTION = ("针对我市{kw}、{kw2}等方面存在的突出问题，{department}拟出台若干措施，"
+                       "现就其必要性、合法性、可行性和风险组织专家论证。")
+WRITTEN_TITLE = CITY + "{kw2}管理办法（征求意见稿）"
+WRITTEN_DESCRIPTION = "为规范{kw2}工作，{department}起草了管理办法征求意见稿，现书面征求专家意见。"
+PICK_REASON = "人才工作部门从推荐名单中选定：{name}长期从事{kw}相关工作，与本事项契合度高"
+
+# Item 3: a written consultation recommended, waiting for the department to confirm (住建局).
+RENTAL_ITEM = {
+    "title": f"{CITY}保障性租赁住房管理办法（修订征求意见稿）",
+    "description": "拟修订保障性租赁住房的准入退出、租金定价和运营监管规定，扩大对新市民、青年人的覆盖范围。",
+    "category": "livelihood",
+    "keywords": ["保障性租赁住房", "租购并举", "住房租赁市场"],
+}
+RENTAL_DOMAINS = ("住房保障",)
+
+# Item 4: a confidential written consultation, completed; its feedback is never published (发改委).
+BONDS_ITEM = {
+    "title": f"{CITY}政府专项债券项目资金安排方案",
+    "description": "拟对下一年度新增政府专项债券额度在重大基础设施、城市更新和产业园区项目之间的分配提出方案。"
+                   "本事项涉密，材料线下送达。",
+    "category": "major_economic",
+    "keywords": ["专项债", "政府债务风险", "预算绩效管理"],
+    "confidential": True,
+}
+BONDS_DOMAINS = ("财政预算", "金融监管")
+BONDS_OPINIONS = (
+    _opinion("专项债券额度有限，按项目成熟度和收益平衡情况统筹安排资金，有利于提高资金使用效益。",
+             "方案依据《中华人民共和国预算法》和地方政府专项债券管理的有关规定编制，拟安排项目均已纳入项目库。",
+             "拟安排项目前期手续基本完备，资金需求与建设进度匹配，具备发行条件。",
+             "个别项目的收益测算依赖土地出让收入，存在收益不及预期的风险。",
+             "建议对收益覆盖倍数低于 1.2 倍的项目建立动态监测和预警机制。", "agree"),
+    _opinion("在政府债务风险总体可控的前提下，适度扩大专项债券对补短板项目的支持是必要的。",
+             "方案符合专项债券资金不得用于经常性支出的规定。",
+             "产业园区标准厂房项目的入园企业尚未全部落实，收益存在不确定性。",
+             "部分项目集中于同一区县，可能加大该区县的偿债压力。",
+             "建议压减产业园区项目额度，向地下管网改造等收益稳定的项目倾斜。", "agree_with_changes"),
+    _opinion("方案统筹考虑了项目收益、偿债能力和区域平衡，十分必要。",
+             "资金安排程序合规，拟提交市政府常务会议审议后报市人大常委会备案，符合规定。",
+             "各项目资金使用计划明确，具备可行性。",
+             "需关注专项债券资金拨付后闲置的风险。",
+             "建议将资金支出进度纳入预算绩效管理，对支出进度滞后的项目及时调整用途。", "agree"),
+)
+BONDS_ADOPTION = (
+    ("adopted", "已建立收益覆盖倍数动态监测机制。"),
+    ("partly_adopted", "地下管网改造项目额度已调增；产业园区项目已签约入园企业，额度予以保留。"),
+    ("adopted", "已将资金支出进度纳入绩效目标。"),
+)
+BONDS_RATINGS = (((28, 24, 15, 15, 15), "意见专业，提交及时。"),
+                 ((27, 23, 15, 15, 15), "对项目收益风险的分析具体深入。"),
+                 ((26, 22, 15, 15, 15), ""))
+
+
+@dataclass
+class _Cast:
+    """Who does what in the scenarios, and the counts of what they did."""
+
+    office: User
+    departments: dict[str, User]
+    demo_expert: Expert
+    organisations: dict[str, tuple[Organisation, OrgSpec]]
+    counts: dict[str, int]
+
+    def department_for(self, expert: Expert) -> User:
+        """The demo department whose field the expert works in (发改委 when neither)."""
+        first_level = expert.primary_domain.parent.name if expert.primary_domain.parent else ""
+        for name, user in self.departments.items():
+            if first_level in self.organisations[name][1].domains:
+                return user
+        return self.departments[DEPARTMENT_FGW]
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+
+
+def _cast(organisations: dict[str, tuple[Organisation, OrgSpec]], demo_expert: Expert) -> _Cast | None:
+    """The demo logins acting in the scenarios; None if one of them is not the demo's own (made by hand)."""
+    def user(username: str, role: Role, organisation: str | None = None) -> User | None:
+        found = db.session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
+        if found is None or found.role is not role:
+            return None
+        if organisation is not None and found.organisation_id != organisations[organisation][0].id:
+            return None
+        return found
+
+    office = next((user(d.username, d.role) for d in DEMO_LOGINS if d.role is Role.TALENT_OFFICE), None)
+    departments = {d.organisation: user(d.username, d.role, d.organisation) for d in DEMO_LOGINS
+                   if d.role is Role.DEPARTMENT}
+    expert_login = next((user(d.username, d.role) for d in DEMO_LOGINS if d.role is Role.EXPERT), None)
+    if office is None or None in departments.values() or getattr(expert_login, "expert_id", None) != demo_expert.id:
+        return None
+    return _Cast(office, departments, demo_expert, organisations, {})
+
+
+def _expert_user(cast: _Cast, expert_id: int) -> User:
+    """The expert's own account: the demo login, or one made for them (same demo password)."""
+    found = db.session.execute(
+        sa.select(User).where(User.expert_id == expert_id, User.role == Role.EXPERT).order_by(User.id).limit(1)
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    expert = db.session.get(Expert, expert_id)
+    username = EXPERT_USERNAME.format(expert_id=expert_id)
+    while _user_exists(username):
+        username += "x"
+    cast.count("expert_accounts")
+    return create_user(None, username=username, password=DEMO_PASSWORD, display_name=expert.name,
+                       role=Role.EXPERT, expert_id=expert_id)
+
+
+def _at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=display_zone())
+
+
+def _weekday_on_or_before(day: date, weekday: int) -> date:
+    return day - timedelta(days=(day.weekday() - weekday) % 7)
+
+
+def _domain_ids(names: tuple[str, ...]) -> list[int]:
+    found = dict(db.session.execute(
+        sa.select(Domain.name, Domain.id).where(Domain.name.in_(names), Domain.is_active)).all())
+    return [found[name] for name in names if name in found]
+
+
+def _organisation_ids(cast: _Cast, names: tuple[str, ...]) -> list[int]:
+    return [cast.organisations[name][0].id for name in names if name in cast.organisations]
+
+
+def _file(cast: _Cast, department: User, item: dict[str, Any], request: dict[str, Any]) -> PanelRequest:
+    """The department files the item and its panel request."""
+    data = {"description": "", "domain_ids": [], "keywords": [], "stakeholder_ids": [],
+            "planned_decision_date": None, "confidential": False, **item}
+    created = create_item(department, data)
+    request_data = {"required_domain_ids": [], "meeting_date": None, "meeting_time": None, "meeting_end_time": None,
+                    "meeting_place": None, "deadline": None, "institution_id": None,
+                    "selection_method": "recommend", "avoid": [], "note": "", **request}
+    panel_request = create_panel_request(department, created, request_data)
+    cast.count("decision_items")
+    cast.count("panel_requests")
+    return panel_request
+
+
+def _recommend(cast: _Cast, request: PanelRequest) -> Recommendation:
+    cast.count("recommendations")
+    return run_recommendation(cast.office, request, "recommend", relevance=_no_text)
+
+
+def _with_demo_expert(cast: _Cast, record: Recommendation, keyword: str) -> Recommendation:
+    """The panel with the demo expert on it, if the matcher did not put them there.
+
+    `recommend` leaves the choice to the talent office, from the ranked list: it replaces the lowest-ranked
+    member it can (make_replacement checks every hard filter and composition rule again). If the demo
+    expert did not qualify, or no replacement keeps the rules, the panel stays as recommended.
+    """
+    expert = cast.demo_expert
+    panel = record.result["panel"] if record.result else []
+    ranks = {c["expert_id"]: c["rank"] for c in record.candidates}
+    if expert.id in panel or expert.id not in ranks or not record.compliant:
+        return record
+    for remove_id in sorted(panel, key=lambda i: -ranks.get(i, 0)):
+        try:
+            replaced = replace_member(cast.office, record, {
+                "remove_expert_id": remove_id, "add_expert_id": expert.id,
+                "reason": PICK_REASON.format(name=expert.name, kw=keyword)})
+        except ValidationFailed:
+            continue
+        cast.count("recommendations")
+        return replaced
+    return record
+
+
+def _confirm(cast: _Cast, department: User, request: PanelRequest, record: Recommendation) -> list[Invitation]:
+    invitations = confirm_panel(department, request, record.id).invitations
+    cast.count("invitations", len(invitations))
+    return invitations
+
+
+def _accept(cast: _Cast, invitation: Invitation) -> Engagement:
+    accept(_expert_user(cast, invitation.expert_id), invitation)
+    return invitation.engagement
+
+
+def _decline(cast: _Cast, invitation: Invitation, reason: str) -> Invitation | None:
+    """The expert declines; the alternate invited in their place (None if there was none)."""
+    decline(_expert_user(cast, invitation.expert_id), invitation, reason)
+    stand_in = db.session.execute(
+        sa.select(Invitation).where(Invitation.replaces_id == invitation.id)).scalar_one_or_none()
+    if stand_in is not None:
+        cast.count("invitations")
+    return stand_in
+
+
+def _submit(cast: _Cast, engagement: Engagement, opinion: dict[str, Any]) -> Opinion:
+    cast.count("opinions")
+    return save_opinion(_expert_user(cast, engagement.expert_id), engagement, opinion, submit=True)
+
+
+def _adopt(cast: _Cast, department: User, opinion: Opinion, decision: str, reason: str) -> None:
+    record_adoption(department, opinion, {"decision": decision, "reason": reason})
+    cast.count("adoption_feedback")
+
+
+def _rate(cast: _Cast, department: User, engagement: Engagement, points, comment: str) -> None:
+    rate(department, engagement, {**dict(zip(RATING_PARTS, points)), "comment": comment})
+    cast.count("ratings")
+
+
+def _completed_meeting(cast: _Cast, on: date) -> Iterator[datetime]:
+    """Item 1: a 论证会 last month, from filing to ratings; two declines replaced, one late, one absent."""
+    department = cast.departments[DEPARTMENT_ZJJ]
+    meeting = _weekday_on_or_before(on - timedelta(days=28), WEDNESDAY)
+    yield _at(meeting - timedelta(days=21), 10)
+    request = _file(cast, department, {
+        **RENEWAL_ITEM, "domain_ids": _domain_ids(RENEWAL_DOMAINS),
+        "stakeholder_ids": _organisation_ids(cast, RENEWAL_STAKEHOLDERS),
+        "planned_decision_date": meeting + timedelta(days=45),
+    }, {
+        "mode": "meeting", "seats": 5,
+        "meeting_date": meeting, "meeting_time": MEETING_START, "meeting_end_time": MEETING_END,
+        "meeting_place": RENEWAL_PLACE, "note": "请重点论证补偿安置和历史建筑保护条款。",
+    })
+    yield _at(meeting - timedelta(days=20), 10)
+    record = _recommend(cast, request)
+    yield _at(meeting - timedelta(days=14), 9)
+    invited = _confirm(cast, department, request, record)
+    seated: list[Engagement] = []
+    stand_ins: list[Invitation] = []
+    # The next morning, within the answer window; each decline invites the next alternate at once.
+    for index, invitation in enumerate(invited):
+        yield _at(meeting - timedelta(days=13), 8, 10 * index)
+        if index in RENEWAL_DECLINING:
+            stand_in = _decline(cast, invitation, DECLINE_REASONS[len(stand_ins)])
+            if stand_in is not None:
+                stand_ins.append(stand_in)
+        else:
+            seated.append(_accept(cast, invitation))
+    for index, invitation in enumerate(stand_ins):
+        yield _at(meeting - timedelta(days=13), 15 + index)
+        seated.append(_accept(cast, invitation))
+    # The meeting: attendance after it ends, the opinions in the afternoon.
+    yield _at(meeting, 12, 10)
+    for engagement, attendance in zip(seated, RENEWAL_ATTENDANCE):
+        record_attendance(department, engagement, attendance)
+    writers = [e for e, a in zip(seated, RENEWAL_ATTENDANCE) if a["attendance"] != "absent"]
+    opinions = []
+    for index, (engagement, text) in enumerate(zip(writers, RENEWAL_OPINIONS)):
+        yield _at(meeting, 15 + index, 30)
+        opinions.append(_submit(cast, engagement, text))
+    # Two days later: adoption feedback (published: the item is not confidential) and ratings, one missing.
+    yield _at(meeting + timedelta(days=2), 10)
+    for opinion, (decision, reason) in zip(opinions, RENEWAL_ADOPTION):
+        _adopt(cast, department, opinion, decision, reason)
+    yield _at(meeting + timedelta(days=2), 16)
+    for engagement, rating in zip(seated, RENEWAL_RATINGS):
+        if rating is not None:
+            _rate(cast, department, engagement, *rating)
+
+
+def _confidential_written(cast: _Cast, on: date) -> Iterator[datetime]:
+    """Item 4: a confidential 书面咨询, completed; its adoption feedback stays unpublished."""
+    department = cast.departments[DEPARTMENT_FGW]
+    deadline = _weekday_on_or_before(on - timedelta(days=10), WEDNESDAY)
+    yield _at(deadline - timedelta(days=16), 11)
+    request = _file(cast, department, {
+        **BONDS_ITEM, "domain_ids": _domain_ids(BONDS_DOMAINS), "planned_decision_date": deadline + timedelta(days=20),
+    }, {"mode": "written", "seats": 3, "deadline": deadline, "note": "涉密事项：材料线下送达，请勿复制外传。"})
+    yield _at(deadline - timedelta(days=15), 10)
+    record = _recommend(cast, request)
+    yield _at(deadline - timedelta(days=13), 9)
+    invited = _confirm(cast, department, request, record)
+    seated = []
+    for index, invitation in enumerate(invited):
+        yield _at(deadline - timedelta(days=12), 8, 20 * index)
+        seated.append(_accept(cast, invitation))
+    opinions = []
+    for index, (engagement, text) in enumerate(zip(seated, BONDS_OPINIONS)):
+        yield _at(deadline, 10 + 2 * index)
+        opinions.append(_submit(cast, engagement, text))
+    yield _at(deadline + timedelta(days=2), 10)
+    for opinion, (decision, reason) in zip(opinions, BONDS_ADOPTION):
+        _adopt(cast, department, opinion, decision, reason)
+    for engagement, rating in zip(seated, BONDS_RATINGS):
+        _rate(cast, department, engagement, *rating)
+
+
+def _demo_expert_item(cast: _Cast, title: str, description: str, department: User) -> dict[str, Any]:
+    expert = cast.demo_expert
+    kw, kw2 = expert.keywords[0], expert.keywords[1 % len(expert.keywords)]
+    short = _short_name(db.session.get(Organisation, department.organisation_id).name)
+    title = title.replace("{kw2}管理", "{kw2}") if kw2.endswith("管理") else title  # not 规范性文件管理管理办法
+    return {"title": title.format(kw=kw, kw2=kw2), "description": description.format(kw=kw, kw2=kw2, department=short),
+            "category": "professional", "domain_ids": [expert.primary_domain_id], "keywords": [kw, kw2]}
+
+
+def _upcoming_meeting(cast: _Cast, started: datetime) -> Iterator[datetime]:
+    """Item 2: a 论证会 next week, confirmed a few hours ago, partly answered; the demo expert's invitation waits."""
+    on = started.astimezone(display_zone()).date()
+    department = cast.department_for(cast.demo_expert)
+    meeting = on + timedelta(days=7 - on.weekday() + WEDNESDAY)  # next week's Wednesday
+    item = _demo_expert_item(cast, MEETING_TITLE, MEETING_DESCRIPTION, department)
+    yield started - timedelta(days=3)
+    request = _file(cast, department, {**item, "planned_decision_date": meeting + timedelta(days=30)}, {
+        "mode": "meeting", "seats": 5, "meeting_date": meeting, "meeting_time": time(14, 30),
+        "meeting_end_time": time(17, 0), "meeting_place": f"{CITY}人民政府行政中心 2 号楼 306 会议室",
+    })
+    yield started - timedelta(days=2)
+    record = _with_demo_expert(cast, _recommend(cast, request), item["keywords"][0])
+    yield started - timedelta(hours=HOURS_BEFORE_CONFIRMATION)
+    invited = _confirm(cast, department, request, record)
+    # Two accept and one declines (the alternate is invited); the others, the demo expert among them, have not answered.
+    others = [i for i in invited if i.expert_id != cast.demo_expert.id]
+    yield started - timedelta(hours=HOURS_BEFORE_ANSWERS)
+    for invitation in others[:2]:
+        _accept(cast, invitation)
+    if len(others) > 2:
+        _decline(cast, others[2], DECLINE_REASONS[2])
+
+
+def _written_under_way(cast: _Cast, started: datetime) -> Iterator[datetime]:
+    """Item 5: a 书面咨询 due in a few days; every member accepted, the demo expert has an opinion to write."""
+    on = started.astimezone(display_zone()).date()
+    department = cast.department_for(cast.demo_expert)
+    deadline = on + timedelta(days=4)
+    item = _demo_expert_item(cast, WRITTEN_TITLE, WRITTEN_DESCRIPTION, department)
+    yield started - timedelta(hours=45)
+    request = _file(cast, department, {**item, "planned_decision_date": deadline + timedelta(days=30)},
+                    {"mode": "written", "seats": 3, "deadline": deadline})
+    # Recommended after the answers to item 2 came in: who accepted there now counts for rotation.
+    yield started - timedelta(minutes=90)
+    record = _with_demo_expert(cast, _recommend(cast, request), item["keywords"][1])
+    yield started - timedelta(minutes=60)
+    invited = _confirm(cast, department, request, record)
+    for index, invitation in enumerate(invited):
+        yield started - timedelta(minutes=40 - 10 * index)
+        _accept(cast, invitation)
+
+
+def _written_to_confirm(cast: _Cast, started: datetime) -> Iterator[datetime]:
+    """Item 3: a 书面咨询 the talent office has recommended; the department has yet to confirm the panel."""
+    on = started.astimezone(display_zone()).date()
+    department = cast.departments[DEPARTMENT_ZJJ]
+    yield started - timedelta(days=2)
+    request = _file(cast, department, {**RENTAL_ITEM, "domain_ids": _domain_ids(RENTAL_DOMAINS)},
+                    {"mode": "written", "seats": 3, "deadline": on + timedelta(days=21)})
+    yield started - timedelta(days=1, hours=1)
+    _recommend(cast, request)
+
+
+@contextmanager
+def _pinned_clock():
+    """Lets the scenarios set app.config["CLOCK_NOW"]; puts back whatever was there."""
+    config = current_app.config
+    had, before = "CLOCK_NOW" in config, config.get("CLOCK_NOW")
+    try:
+        yield config
+    finally:
+        if had:
+            config["CLOCK_NOW"] = before
+        else:
+            config.pop("CLOCK_NOW", None)
+
+
+def _run_consultations(organisations: dict[str, tuple[Organisation, OrgSpec]], demo_expert: Expert) -> dict[str, int]:
+    """Every scenario, step by step in time order, each step at its own moment on the service's clock."""
+    cast = _cast(organisations, demo_expert)
+    if cast is None:
+        return {}  # a login of the demo's name belongs to someone else: act as nobody
+    started = now()
+    on = started.astimezone(display_zone()).date()
+    scenarios = [_completed_meeting(cast, on), _upcoming_meeting(cast, started), _written_to_confirm(cast, started),
+                 _confidential_written(cast, on), _written_under_way(cast, started)]
+    queue = [(next(steps), order, steps) for order, steps in enumerate(scenarios)]
+    heapq.heapify(queue)
+    with _pinned_clock() as config:
+        while queue:
+            moment, order, steps = heapq.heappop(queue)
+            # In UTC, as the unpinned clock gives it: an opinion's signature covers the isoformat of its time,
+            # and the database hands times back in UTC.
+            config["CLOCK_NOW"] = moment.astimezone(timezone.utc)
+            try:
+                following = next(steps, None)
+            except ServiceError as refused:
+                # A small pool (`--experts 10`) may not fill a panel by the rules: the item stays where the
+                # operations left it (each refuses before it writes), the others go on.
+                log.warning("demo item %s (%s) stopped: %s", order + 1, steps.__name__, refused.message)
+                cast.count("scenarios_stopped")
+                continue
+            if following is not None:
+                heapq.heappush(queue, (max(following, moment), order, steps))
+    return cast.counts

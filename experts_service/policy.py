@@ -96,6 +96,9 @@ RULES: tuple[Rule, ...] = (
     Rule("invitation_min_days", "panels", "邀请最晚于会前", 2, 0, 60, "天"),
     Rule("materials_preferred_days", "panels", "材料宜于会前送达", 7, 0, 60, "天"),
     Rule("rating_window_working_days", "panels", "评价时限", 2, 1, 30, "个工作日"),
+    # Missing ratings are chased (DOMAIN.md step 9); how often, and when the talent office hears of it.
+    Rule("rating_chase_interval_days", "panels", "逾期评价催办间隔（按日历天计，同一论证在间隔内只催办一次）", 2, 1, 30, "天"),
+    Rule("rating_escalation_days", "panels", "评价逾期超过此数报人才工作部门（按工作日计）", 5, 1, 30, "个工作日"),
     # DOMAIN.md names the response window but not its length; the office sets it.
     Rule("invitation_response_hours", "panels", "邀请答复期限", 24, 1, 720, "小时"),
     # The five parts of a rating (DOMAIN.md step 9): their maxima, which sum to 100.

@@ -62,6 +62,28 @@ GET_PAGES = {
     "/lifecycle/renewals": {"talent_office": 200, "auditor": 200},
     "/lifecycle/review-groups": {"talent_office": 200, "auditor": 200},
     "/admin/calendar": {"admin": 200, "talent_office": 200, "auditor": 200},
+    # Notifications (issue 6): everyone's own inbox; the mail queue for the office and the administrator.
+    "/notifications": {role: 200 for role in ROLES},
+    "/mail-queue": {"admin": 200, "talent_office": 200},
+    "/admin/users/{own_user}/edit": {"admin": 200},
+    # The to-do list (consultation.todo): every signed-in user; roles without one see that they have none.
+    "/todo": {role: 200 for role in ROLES},
+    # Consultation (issue 6): the expert's invitations and opinion form; a signed opinion for those who
+    # read opinions; the adoption feedback is public.
+    "/my/invitations": {"expert": 200},
+    "/my/invitations/{c_invitation}": {"expert": 200},
+    "/engagements/{c_fresh_engagement}/opinion": {"expert": 200},
+    "/opinions/{c_signed_opinion}": {"expert": 200, "department": 200, "talent_office": 200, "auditor": 200},
+    "/public/adoption-feedback": {role: 200 for role in (*ROLES, "anonymous")},
+    # The panel report and background materials: an invited expert reads the sent materials only.
+    "/panel-requests/{c_confirmed_request}/report": {"department": 200, "talent_office": 200, "auditor": 200},
+    "/panel-requests/{other_request}/report": {"talent_office": 200, "auditor": 200},
+    "/panel-requests/{c_confirmed_request}/report.docx": {"department": 200, "talent_office": 200, "auditor": 200},
+    "/panel-requests/{c_confirmed_request}/materials": {"department": 200, "talent_office": 200, "auditor": 200,
+                                                        "expert": 200},
+    "/panel-requests/{other_request}/materials": {"talent_office": 200, "auditor": 200},
+    "/materials/{c_sent_material}": {"department": 200, "talent_office": 200, "auditor": 200, "expert": 200},
+    "/materials/{c_unsent_material}": {"department": 200, "talent_office": 200, "auditor": 200, "expert": 404},
 }
 POST_ACTIONS = {
     "/experts/{own_expert}/reveal": {"talent_office": 200, "auditor": 200, "expert": 200},
@@ -81,6 +103,20 @@ POST_ACTIONS = {
     "/lifecycle/changes/{own_change}/decide": {"talent_office": 302},
     "/experts/{own_expert}/lifecycle/resign": {"talent_office": 302, "expert": 302},
     "/experts/{other_expert}/lifecycle/resign": {"talent_office": 302},
+    "/notifications/read-all": {role: 302 for role in ROLES},
+    # Consultation actions without their fields: refused with a message (a redirect back, or the form again).
+    "/panel-requests/{c_recommended_request}/confirm": {"department": 302, "talent_office": 302},
+    "/engagements/{c_engagement}/attendance": {"department": 302, "talent_office": 302},
+    "/engagements/{c_engagement}/rating": {"department": 302},
+    "/opinions/{c_signed_opinion}/adoption": {"department": 422},
+    "/my/invitations/{c_invitation}/decline": {"expert": 422},
+    # These two succeed with no fields: the seat is taken; an empty draft is saved.
+    "/my/invitations/{c_invitation}/accept": {"expert": 302},
+    "/engagements/{c_fresh_engagement}/opinion": {"expert": 302},
+    # Materials: an upload without a file is refused on the page; sending and deleting return to the page.
+    "/panel-requests/{c_confirmed_request}/materials": {"department": 422},
+    "/panel-requests/{c_materials_request}/materials/sending": {"department": 302},
+    "/materials/{c_unsent_material}/delete": {"department": 302},
 }
 PANEL_KEYS = ("own_item", "other_item", "own_request", "other_request", "own_recommendation",
               "other_recommendation", "own_draw")
@@ -148,7 +184,27 @@ def lifecycle_world(world):
     return page_subjects(world)
 
 
+def _consultation_world(factory, world, path) -> dict:
+    """The consultation records a path names (c_ keys), built for the own department and own expert."""
+    from experts_service.experts.models import Expert
+    from experts_service.reference.models import Organisation
+    from tests.consultation.subjects import consultation_subjects
+
+    subjects = consultation_subjects(factory, db.session.get(Organisation, world["own_org"]),
+                                     db.session.get(Expert, world["own_expert"]))
+    named = {key[2:]: subjects[key[2:]] for key in CONSULTATION_KEYS if "{" + key + "}" in path}
+    db.session.commit()
+    return {**world, **{f"c_{key}": value for key, value in named.items()}}
+
+
+CONSULTATION_KEYS = ("c_invitation", "c_fresh_engagement", "c_signed_opinion", "c_recommended_request",
+                     "c_engagement", "c_confirmed_request", "c_sent_material", "c_unsent_material",
+                     "c_materials_request")
+
+
 def _with_panels(request, world, path):
+    if any("{" + key + "}" in path for key in CONSULTATION_KEYS):
+        return _consultation_world(request.getfixturevalue("factory"), world, path)
     if any("{" + key + "}" in path for key in LIFECYCLE_KEYS):
         return {**world, **request.getfixturevalue("lifecycle_world")}
     if "{own_draw}" in path:

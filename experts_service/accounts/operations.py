@@ -15,8 +15,9 @@ from experts_service.accounts.passwords import hash_password, needs_rehash, pass
 from experts_service.core import audit
 from experts_service.core.auth import Role, authorize
 from experts_service.core.db import utcnow
+from experts_service.core.email_address import EMAIL_MAX_LENGTH, is_email_address, mask_email
 from experts_service.core.schemas import is_valid_id
-from experts_service.core.errors import Conflict, NotFound, ValidationFailed
+from experts_service.core.errors import Conflict, NotFound, NothingChanged, ValidationFailed
 from experts_service.extensions import db
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,60}$")
@@ -76,11 +77,15 @@ def create_user(
     role: Role,
     organisation_id: int | None = None,
     expert_id: int | None = None,
+    email: str | None = None,
 ) -> User:
     """Create a login. `actor` None is the CLI (flask init / demo)."""
     if actor is not None:
         authorize(actor, "user.manage")
     errors: dict[str, list[str]] = {}
+    email, email_errors = clean_email(email)
+    if email_errors:
+        errors["email"] = email_errors
     if not USERNAME_PATTERN.match(username or ""):
         errors["username"] = ["用户名为 3–60 位字母、数字或 _ . -"]
     problems = password_problems(password or "")
@@ -109,11 +114,46 @@ def create_user(
         role=role,
         organisation_id=organisation_id,
         expert_id=expert_id,
+        email=email,
     )
     db.session.add(user)
     db.session.flush()
+    masked = {"email": mask_email(email)} if email else {}
     audit.record(actor, "user.create", "user", user.id, username=username, role=role.value,
-                 organisation_id=organisation_id, expert_id=expert_id)
+                 organisation_id=organisation_id, expert_id=expert_id, **masked)
+    return user
+
+
+def clean_email(raw) -> tuple[str | None, list[str]]:
+    """An optional address, trimmed: (the address or None, messages). The domain is compared lower-case."""
+    if raw is None:
+        return None, []
+    if not isinstance(raw, str):
+        return None, ["邮箱须为文本"]
+    value = raw.strip()
+    if not value:
+        return None, []
+    if len(value) > EMAIL_MAX_LENGTH:
+        return None, [f"邮箱不能超过 {EMAIL_MAX_LENGTH} 个字符"]
+    if not is_email_address(value):
+        return None, ["邮箱格式不正确（例如 zhang.wei@example.cn；仅支持英文字母、数字和常用符号）"]
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}", []
+
+
+def set_email(actor, user: User, raw) -> User:
+    """Set or clear (empty) a user's address for mailed notifications; the administrator's task."""
+    authorize(actor, "user.manage")
+    email, errors = clean_email(raw)
+    if errors:
+        raise ValidationFailed(fields={"email": errors})
+    if email == user.email:
+        raise NothingChanged()
+    previous = user.email
+    user.email = email
+    audit.record(actor, "user.email_changed", "user", user.id, username=user.username,
+                 previous=mask_email(previous) or None, email=mask_email(email) or None)
+    db.session.flush()
     return user
 
 

@@ -9,7 +9,7 @@ from experts_service.accounts import operations as accounts
 from experts_service.accounts.models import User
 from experts_service.core import audit
 from experts_service.core.auth import ROLE_LABELS, Role, can, requires
-from experts_service.core.errors import ServiceError
+from experts_service.core.errors import NothingChanged, ServiceError
 from experts_service.core.forms import CsrfOnlyForm, optional_int, query_or_defaults
 from experts_service.core.paging import Page
 from experts_service.core.schemas import DEFAULT_PAGE_SIZE, PageQuerySchema, Text
@@ -52,6 +52,7 @@ def create_user():
                         display_name=request.form.get("display_name", ""), role=Role(role_value),
                         organisation_id=optional_int(request.form.get("organisation_id")) if role_value == "department" else None,
                         expert_id=optional_int(request.form.get("expert_id")) if role_value == "expert" else None,
+                        email=request.form.get("email", ""),
                     )
                     commit()
                     flash("已创建用户", "success")
@@ -60,6 +61,33 @@ def create_user():
                     errors, status = {"_schema": [error.message], **error.fields}, error.status
     values.pop("password", None)
     return render_template("admin/user_form.html", values=values, errors=errors, organisations=organisations,
+                           role_labels=ROLE_LABELS, form=CsrfOnlyForm()), status
+
+
+@blueprint.route("/users/<id:user_id>/edit", methods=["GET", "POST"])
+@requires("user.manage")
+def edit_user(user_id: int):
+    """The address mailed notifications go to (any role's account, experts' too)."""
+    user = accounts.get_user(user_id)
+    values, errors, status = {"email": user.email or ""}, {}, 200
+    if request.method == "POST":
+        values = {"email": request.form.get("email", "")}
+        if not CsrfOnlyForm().validate_on_submit():
+            errors, status = {"_schema": ["页面已过期，请重新提交"]}, 400
+        else:
+            try:
+                accounts.set_email(current_user, user, values["email"])
+                commit()
+                flash(f"已更新 {user.username} 的邮箱", "success")
+                return redirect(url_for("admin.users"))
+            except NothingChanged as error:
+                db.session.rollback()
+                flash(error.message, "info")
+                return redirect(url_for("admin.users"))
+            except ServiceError as error:
+                db.session.rollback()
+                errors, status = {"_schema": [error.message], **error.fields}, error.status
+    return render_template("admin/user_edit.html", user=user, values=values, errors=errors,
                            role_labels=ROLE_LABELS, form=CsrfOnlyForm()), status
 
 

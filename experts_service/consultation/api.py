@@ -72,6 +72,7 @@ class InvitationItem(MethodView):
     @requires("invitation.read")
     @invitations.response(200, InvitationOutSchema)
     def get(self, invitation_id: int):
+        """One invitation with its answer; 404 if it does not exist."""
         return operations.get_invitation(current_user, invitation_id)
 
 
@@ -167,6 +168,7 @@ class OpinionItem(MethodView):
     @requires("opinion.read")
     @opinions.response(200, OpinionOutSchema)
     def get(self, opinion_id: int):
+        """One written opinion; a draft is visible only to its own expert (404 to anyone else)."""
         return records.get_opinion(current_user, opinion_id)
 
     @requires("opinion.write")

@@ -13,6 +13,7 @@ from experts_service.core import audit
 from experts_service.core.auth import authorize
 from experts_service.core.clock import now, today
 from experts_service.core.errors import AuditedRefusal, Conflict, NotFound, ValidationFailed
+from experts_service.consultation.operations import lock_panel_request
 from experts_service.consultation.models import (
     OPINION_SECTIONS,
     AdoptionDecision,
@@ -47,12 +48,16 @@ def get_engagement(actor, engagement_id: int, permission: str) -> Engagement:
     return engagement
 
 
-def _request_of(engagement: Engagement) -> PanelRequest:
+def request_of(engagement: Engagement) -> PanelRequest:
     return db.session.get(PanelRequest, engagement.panel_request_id)
 
 
 def _serving(engagement: Engagement) -> PanelRequest:
-    request = _request_of(engagement)
+    """The request, locked: first writes (attendance, opinion, rating) and the completion check that
+    follows them are decided one at a time per panel."""
+    lock_panel_request(engagement.panel_request_id)
+    request = request_of(engagement)
+    db.session.refresh(request)
     if engagement.status is EngagementStatus.CANCELLED or request.status not in SERVING_STATUSES:
         raise Conflict(f"申请状态为“{request.status.label}”，不能办理")
     return request
@@ -93,7 +98,36 @@ def record_attendance(actor, engagement: Engagement, data: dict[str, Any]) -> At
     audit.record(actor, "attendance.record", "engagement", engagement.id, panel_request_id=request.id,
                  expert_id=engagement.expert_id, attendance=attendance.value, minutes_late=record.minutes_late,
                  before=before)
+    complete_if_done(actor, request)
     return record
+
+
+def complete_if_done(actor, request: PanelRequest) -> bool:
+    """The request is complete once no invitation waits for an answer and every seated member has
+    been dealt with: attendance recorded (meetings) and an opinion submitted unless absent."""
+    from experts_service.consultation.models import Invitation, InvitationStatus
+
+    if request.status is not PanelRequestStatus.CONFIRMED:
+        return False
+    invitations = db.session.execute(sa.select(Invitation).where(Invitation.panel_request_id == request.id)
+                                     ).scalars().all()
+    if any(i.status is InvitationStatus.PENDING for i in invitations):
+        return False
+    seated = [i.engagement for i in invitations if i.status is InvitationStatus.ACCEPTED]
+    if not seated:
+        return False
+    for engagement in seated:
+        attendance = attendance_of(engagement)
+        if request.mode is ConsultationMode.MEETING and attendance is None:
+            return False
+        absent = attendance is not None and attendance.attendance is Attendance.ABSENT
+        opinion = opinion_of(engagement)
+        if not absent and (opinion is None or not opinion.submitted):
+            return False
+    request.status = PanelRequestStatus.COMPLETED
+    db.session.flush()
+    audit.record(actor, "panel_request.complete", "panel_request", request.id, members=len(seated))
+    return True
 
 
 def attendance_of(engagement: Engagement) -> AttendanceRecord | None:
@@ -141,10 +175,10 @@ def _refuse_signed(actor, opinion: Opinion, attempted: str) -> None:
 def save_opinion(actor, engagement: Engagement, data: dict[str, Any], *, submit: bool = False) -> Opinion:
     """The expert's draft, or its submission: signed (content hash and time) and immutable from then on."""
     authorize(actor, "opinion.write", engagement)
+    request = _serving(engagement)
     opinion = opinion_of(engagement)
     if opinion is not None and opinion.submitted:
         _refuse_signed(actor, opinion, "submit" if submit else "edit")
-    request = _serving(engagement)
     record = attendance_of(engagement)
     if record is not None and record.attendance is Attendance.ABSENT:
         raise Conflict("您被记录为缺席本次论证会，不能提交意见")
@@ -173,6 +207,8 @@ def save_opinion(actor, engagement: Engagement, data: dict[str, Any], *, submit:
                  panel_request_id=request.id, engagement_id=engagement.id,
                  conclusion=opinion.conclusion.value if opinion.conclusion else None,
                  content_hash=opinion.content_hash)
+    if submit:
+        complete_if_done(actor, request)
     return opinion
 
 
@@ -209,6 +245,8 @@ def submitted_opinions(request: PanelRequest) -> list[Opinion]:
 def record_adoption(actor, opinion: Opinion, data: dict[str, Any]) -> AdoptionFeedback:
     """采纳 / 部分采纳 / 未采纳 with a reason; published for non-confidential items. A change is audited."""
     authorize(actor, "adoption.record", opinion)
+    lock_panel_request(opinion.panel_request_id)
+    db.session.refresh(opinion)
     if not opinion.submitted:
         raise Conflict("意见尚未提交，不能反馈采纳情况")
     decision = AdoptionDecision(data["decision"])
@@ -259,8 +297,7 @@ def rate(actor, engagement: Engagement, data: dict[str, Any]) -> EngagementRatin
     request = _serving(engagement)
     if today() < engagement.engaged_on:
         raise ValidationFailed("论证尚未进行，不能评价", fields={"_schema": ["日期未到"]})
-    if db.session.execute(sa.select(EngagementRating.id).where(EngagementRating.engagement_id == engagement.id)
-                          ).first():
+    if rating_of(engagement) is not None:
         raise Conflict("该专家本次论证已评价")
     policy = current_policy()
     errors = {}
@@ -282,6 +319,12 @@ def rate(actor, engagement: Engagement, data: dict[str, Any]) -> EngagementRatin
     audit.record(actor, "rating.record", "engagement", engagement.id, panel_request_id=request.id,
                  expert_id=engagement.expert_id, total=rating.total, late=today() > due)
     return rating
+
+
+def rating_of(engagement: Engagement) -> EngagementRating | None:
+    return db.session.execute(
+        sa.select(EngagementRating).where(EngagementRating.engagement_id == engagement.id)
+    ).scalar_one_or_none()
 
 
 def own_organisation_scope(actor) -> list[int] | None:

@@ -200,15 +200,16 @@ def _invite(actor, request: PanelRequest, record: Recommendation, expert_id: int
                  expert_id=expert_id, respond_by=invitation.respond_by.isoformat(),
                  replaces=replaces.id if replaces else None)
     item = request.item
-    when = _when_text(request)
+    when = when_text(request)
     notify(users_of_expert(expert_id), "invitation.sent", f"论证邀请：{item.title}",
            f"{item.organisation.name}邀请您参加{request.mode.label}（{when}）。请于 "
-           f"{invitation.respond_by.astimezone(display_zone()):%Y-%m-%d %H:%M} 前答复。",
-           link=f"/my/invitations/{invitation.id}")
+           f"{invitation.respond_by.astimezone(display_zone()):%Y-%m-%d %H:%M} 前答复。"
+           + ("论证材料已发送，可在邀请页面查看。" if request.materials_sent_at else ""),
+           link=f"/my/invitations/{invitation.id}", confidential=item.confidential)
     return invitation
 
 
-def _when_text(request: PanelRequest) -> str:
+def when_text(request: PanelRequest) -> str:
     if request.mode is ConsultationMode.MEETING:
         start = f" {request.meeting_time:%H:%M}" if request.meeting_time else ""
         end = f"-{request.meeting_end_time:%H:%M}" if request.meeting_end_time else ""
@@ -261,7 +262,7 @@ def accept(actor, invitation: Invitation) -> Invitation:
         raise Conflict("专家组名额已满", fields={"rules": ["seats"]})
     clash = _booking_clash(invitation.expert_id, request)
     if clash is not None:
-        raise Conflict(f"您在同一时间已接受其他论证会（{clash.item.title}，{_when_text(clash)}）",
+        raise Conflict(f"您在同一时间已接受其他论证会（{clash.item.title}，{when_text(clash)}）",
                        fields={"rules": ["overlapping_meeting"]})
     engagement = Engagement(expert_id=invitation.expert_id, panel_request_id=request.id,
                             organisation_id=request.item.organisation_id, engaged_on=request.consultation_date,
@@ -383,11 +384,12 @@ def _fill_seat(left: Invitation, why: str) -> Invitation | None:
 
 def _tell_department(request: PanelRequest, kind: str, subject: str, body: str) -> None:
     notify(users_of_organisation(request.item.organisation_id), kind, subject, body,
-           link=f"/panel-requests/{request.id}")
+           link=f"/panel-requests/{request.id}", confidential=request.item.confidential)
 
 
 def _tell_office(request: PanelRequest, subject: str, body: str) -> None:
-    notify(users_with_role(Role.TALENT_OFFICE), "panel.attention", subject, body, link=f"/panel-requests/{request.id}")
+    notify(users_with_role(Role.TALENT_OFFICE), "panel.attention", subject, body, link=f"/panel-requests/{request.id}",
+           confidential=request.item.confidential)
 
 
 # ---------------------------------------------------------------- the panel as it fills

@@ -93,6 +93,13 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "opinion.read": {Role.EXPERT: OWN, Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
     "adoption.record": {Role.DEPARTMENT: OWN},
     "rating.record": {Role.DEPARTMENT: OWN},
+    # The panel report gathers every opinion: the department, the talent
+    # office and the auditor read it; an expert reads their own opinion only.
+    "report.read": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    # Background materials: the department uploads and sends them; the panel's
+    # invited experts read them (checked against the invitation, not OWN).
+    "material.write": {Role.DEPARTMENT: OWN},
+    "material.read": {Role.DEPARTMENT: OWN, Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.EXPERT: OWN},
     # Expert lifecycle (issue 5). Applications: departments recommend (单位推荐)
     # for their own organisation; the talent office runs vetting; reviewers of
     # the domain's review group vote; the public lodges objections without

@@ -5,7 +5,7 @@ step to a term end with it, and an operator can replay a missed day.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
@@ -20,7 +20,8 @@ def display_zone() -> ZoneInfo:
 
 def now() -> datetime:
     pinned = current_app.config.get("CLOCK_NOW") if has_app_context() else None
-    return pinned or utcnow()
+    # Always UTC, as the database hands times back: what is hashed (signed opinions) must read back equal.
+    return pinned.astimezone(timezone.utc) if pinned else utcnow()
 
 
 def today() -> date:

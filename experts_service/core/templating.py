@@ -21,9 +21,12 @@ class NavItem:
 
 # The navigation; each item shows only to users holding its permission.
 NAVIGATION = (
+    # The to-do list (consultation.todo): the roles that have one; its badge counts the entries.
+    NavItem("待办", "todo.index", roles=("department", "expert", "talent_office")),
     NavItem("专家库", "experts.index", "expert.list"),
     NavItem("新增专家", "experts.create", "expert.create"),
     NavItem("我的信息", "experts.mine", roles=("expert",)),
+    NavItem("论证邀请", "consultation.my_invitations", "invitation.answer"),
     NavItem("决策事项", "panels.items", "item.read"),
     NavItem("入库申请", "lifecycle.applications", "application.read"),
     NavItem("续聘与变更", "lifecycle.renewals", "lifecycle.read"),
@@ -35,6 +38,8 @@ NAVIGATION = (
     NavItem("规则设置", "admin.policy", "policy.read"),
     NavItem("工作日历", "lifecycle.calendar", "calendar.read"),
     NavItem("审计日志", "admin.audit_log", "audit.read"),
+    NavItem("邮件队列", "notifications.mail_queue", "mail.read"),
+    NavItem("我的消息", "notifications.inbox", "notification.read"),
 )
 
 
@@ -82,4 +87,11 @@ def install(app: Flask) -> None:
 
     @app.context_processor
     def inject_navigation():
-        return {"navigation": navigation_for(current_user)}
+        return {"navigation": navigation_for(current_user), "todo_count": _todo_count}
+
+
+def _todo_count() -> int:
+    """The 待办 badge: a callable, asked only by pages that show the navigation."""
+    from experts_service.consultation.todo import todo_count
+
+    return todo_count(current_user)

@@ -32,6 +32,10 @@ from experts_service.experts.schemas import (
 blueprint = Blueprint("roster_api", __name__, url_prefix="/experts/roster", description="专家名册（Excel）导入与导出")
 
 
+# A download's body in the document: the file's bytes (the views return a Response, so nothing is dumped).
+BINARY_FILE = {"type": "string", "format": "binary"}
+
+
 class RosterUploadSchema(StrictSchema):
     file = Upload(required=True, metadata={"description": ".xlsx 文件，按导入模板填写"})
 
@@ -48,7 +52,7 @@ def _roster_upload_limit(view):
 
 @blueprint.route("/template")
 @requires("expert.import")
-@blueprint.response(200, description="导入模板（.xlsx）")
+@blueprint.response(200, BINARY_FILE, content_type=XLSX_MIMETYPE, description="导入模板（.xlsx）")
 def template():
     """The import template: the columns, drop-down lists and a sheet of allowed values."""
     return send_file(io.BytesIO(roster_template(current_user)), mimetype=XLSX_MIMETYPE, as_attachment=True,
@@ -80,7 +84,7 @@ UPLOAD_ENDPOINTS.add("roster_api.import_file")
 @blueprint.route("/export", methods=["POST"])
 @requires("expert.export")
 @blueprint.arguments(RosterExportSchema)
-@blueprint.response(200, description="专家名册（.xlsx）")
+@blueprint.response(200, BINARY_FILE, content_type=XLSX_MIMETYPE, description="专家名册（.xlsx）")
 def export(data):
     """The experts matching the list's filters, every page, as .xlsx; ID numbers and mobiles masked
     unless `full_pii` (needs the right to see them; audited). POST because every export is audited."""

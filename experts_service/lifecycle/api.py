@@ -2,6 +2,7 @@
 `illegal_transition` (see boundary.py); the public endpoints need no sign-in."""
 from __future__ import annotations
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest.fields import Upload
@@ -59,6 +60,20 @@ class UploadSchema(StrictSchema):
     file = Upload(required=True)
 
 
+# A download's body in the document: the file's bytes (the views return a Response, so nothing is dumped).
+BINARY_FILE = {"type": "string", "format": "binary"}
+
+
+class ObjectionReceiptSchema(ma.Schema):
+    id = ma.fields.Integer()
+    message = ma.fields.String()
+
+
+class ReviewerOutSchema(ma.Schema):
+    domain_id = ma.fields.Integer()
+    expert_id = ma.fields.Integer()
+
+
 @applications.route("")
 class ApplicationCollection(MethodView):
     @requires("application.read")
@@ -83,6 +98,7 @@ class ApplicationCollection(MethodView):
 @requires("application.read")
 @applications.response(200, ApplicationOutSchema)
 def get_application(application_id: int):
+    """One application with its checks, documents, votes and objections; review-group members may read it."""
     return operations.get_application(current_user, application_id)
 
 
@@ -141,7 +157,12 @@ def vote(data, application_id: int):
 
 @lifecycle.route("/documents/<id:document_id>")
 @requires("document.read")
-@lifecycle.response(200, description="the file's bytes")
+@lifecycle.response(200, BINARY_FILE, content_type="application/pdf", description="the file's bytes")
+# The other types a document is accepted in (documents.SIGNATURES); one 200 response with three media types.
+@lifecycle.alt_response(200, schema=BINARY_FILE, content_type="image/png", description="the file's bytes",
+                        success=True)
+@lifecycle.alt_response(200, schema=BINARY_FILE, content_type="image/jpeg", description="the file's bytes",
+                        success=True)
 def download_document(document_id: int):
     """A supporting document, to the talent office, auditors and the applicant themself."""
     document = operations.get_document(current_user, document_id)
@@ -157,7 +178,7 @@ def notices():
 
 @public.route("/<id:application_id>/objections", methods=["POST"])
 @public.arguments(ObjectionInputSchema)
-@public.response(201, description="异议已受理")
+@public.response(201, ObjectionReceiptSchema, description="异议已受理")
 def object_to(data, application_id: int):
     """Lodge an objection during the notice; a name and a contact (phone or e-mail) are required."""
     application = operations.public_notice(application_id)
@@ -225,6 +246,7 @@ def change_tier(data, expert_id: int):
 @requires("expert.read")
 @lifecycle.response(200, StatusChangeOutSchema(many=True))
 def expert_history(expert_id: int):
+    """The expert's status history (application steps, suspension, tier changes, renewal, exit), oldest first."""
     expert = get_expert(current_user, expert_id)
     return operations.history(current_user, expert)
 
@@ -234,6 +256,7 @@ def expert_history(expert_id: int):
 @lifecycle.arguments(PeriodInputSchema)
 @lifecycle.response(201, PeriodOutSchema)
 def add_period(data, expert_id: int):
+    """The expert declares a period they cannot serve; refused (422) if it ends before it starts."""
     expert = get_expert(current_user, expert_id, "expert.self_service")
     period = operations.add_unavailable_period(current_user, expert, data)
     commit()
@@ -244,6 +267,7 @@ def add_period(data, expert_id: int):
 @requires("expert.self_service")
 @lifecycle.response(204)
 def remove_period(period_id: int):
+    """The expert removes one of their own unavailable periods (audited)."""
     operations.remove_unavailable_period(current_user, period_id)
     commit()
 
@@ -253,6 +277,7 @@ def remove_period(period_id: int):
 @lifecycle.arguments(ConflictInputSchema)
 @lifecycle.response(201, ConflictOutSchema)
 def declare_conflict(data, expert_id: int):
+    """The expert declares a conflict of interest with a registered organisation or a named person."""
     expert = get_expert(current_user, expert_id, "expert.self_service")
     declaration = operations.declare_conflict(current_user, expert, data)
     commit()
@@ -263,6 +288,7 @@ def declare_conflict(data, expert_id: int):
 @requires("expert.self_service")
 @lifecycle.response(204)
 def withdraw_conflict(declaration_id: int):
+    """The expert withdraws one of their own conflict declarations (audited)."""
     operations.withdraw_conflict(current_user, declaration_id)
     commit()
 
@@ -284,6 +310,7 @@ def request_change(data, expert_id: int):
 @lifecycle.arguments(ChangeQuerySchema, location="query")
 @lifecycle.response(200, ChangeRequestOutSchema(many=True))
 def list_changes(query):
+    """Profile change requests, oldest first (`status`, default pending)."""
     return operations.change_requests(current_user, query["status"])
 
 
@@ -292,6 +319,7 @@ def list_changes(query):
 @lifecycle.arguments(ChangeDecisionSchema)
 @lifecycle.response(200, ChangeRequestOutSchema)
 def decide_change(data, change_id: int):
+    """Confirm (applies the change) or decline (needs a reason); 409 if already decided."""
     request = operations.decide_change(current_user, change_id, data["confirm"], data["reason"])
     commit()
     return request
@@ -320,8 +348,9 @@ def decide_renewal(data, renewal_id: int):
 @lifecycle.route("/review-groups/<id:domain_id>/members", methods=["POST"])
 @requires("lifecycle.manage")
 @lifecycle.arguments(ReviewerInputSchema)
-@lifecycle.response(201, description="已加入评审组")
+@lifecycle.response(201, ReviewerOutSchema, description="已加入评审组")
 def add_reviewer(data, domain_id: int):
+    """Add a pooled (active) expert to the domain's review group; 409 if already a member."""
     operations.add_reviewer(current_user, domain_id, data["expert_id"])
     commit()
     return {"domain_id": domain_id, "expert_id": data["expert_id"]}, 201
@@ -331,6 +360,7 @@ def add_reviewer(data, domain_id: int):
 @requires("lifecycle.manage")
 @lifecycle.response(204)
 def remove_reviewer(domain_id: int, expert_id: int):
+    """Take an expert off the domain's review group; 404 if not a member."""
     operations.remove_reviewer(current_user, domain_id, expert_id)
     commit()
 
@@ -347,6 +377,7 @@ class CalendarCollection(MethodView):
     @lifecycle.arguments(CalendarInputSchema)
     @lifecycle.response(201, CalendarOutSchema)
     def post(self, data):
+        """Mark a day as a local day off or an extra working day; 409 if the day already has one."""
         override = operations.set_calendar_override(current_user, data)
         commit()
         return override
@@ -356,5 +387,6 @@ class CalendarCollection(MethodView):
 @requires("calendar.manage")
 @lifecycle.response(204)
 def remove_calendar_override(override_id: int):
+    """Remove a day's local setting; the national calendar applies again."""
     operations.remove_calendar_override(current_user, override_id)
     commit()

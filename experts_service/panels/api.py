@@ -63,12 +63,14 @@ class ItemResource(MethodView):
     @requires("item.read")
     @items.response(200, DecisionItemOutSchema)
     def get(self, item_id: int):
+        """One decision item; a department sees its own only."""
         return operations.get_item(current_user, item_id)
 
     @requires("item.update")
     @items.arguments(DecisionItemUpdateSchema(partial=True))
     @items.response(200, DecisionItemOutSchema)
     def patch(self, data, item_id: int):
+        """Change the item's fields; refused (422) when nothing would change or a domain or stakeholder is unknown."""
         item = operations.get_item(current_user, item_id, "item.update")
         operations.update_item(current_user, item, data)
         commit()
@@ -80,6 +82,7 @@ class ItemPanelRequests(MethodView):
     @requires("panel_request.read")
     @items.response(200, PanelRequestOutSchema(many=True))
     def get(self, item_id: int):
+        """The item's panel requests."""
         item = operations.get_item(current_user, item_id, "panel_request.read")
         return operations.list_panel_requests(current_user, item)
 
@@ -98,6 +101,7 @@ class ItemPanelRequests(MethodView):
 @requires("panel_request.read")
 @requests_.response(200, PanelRequestOutSchema)
 def get_panel_request(request_id: int):
+    """One panel request; a department sees its own only."""
     return operations.get_panel_request(current_user, request_id)
 
 

@@ -254,6 +254,8 @@ class Engagement(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    expert = relationship("Expert", viewonly=True)
+
     __table_args__ = (sa.Index("ix_engagements_expert_day", "expert_id", "engaged_on"),)
 
     @property

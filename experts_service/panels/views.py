@@ -9,6 +9,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from experts_service.consultation import materials
+from experts_service.consultation.views import panel_context
 from experts_service.core.auth import Role, can, requires
 from experts_service.core.errors import NothingChanged, ServiceError
 from experts_service.core.forms import (
@@ -273,7 +275,10 @@ def panel_request(request_id: int):
     return render_template("panels/request.html", req=record, form=CsrfOnlyForm(),
                            can_run=operations.can_run(current_user, record),
                            can_read_records=can(current_user, "recommendation.read", record),
-                           already_drawn=operations.already_drawn(record))
+                           already_drawn=operations.already_drawn(record),
+                           panel=panel_context(current_user, record),
+                           materials=materials.page_context(current_user, record),
+                           can_read_report=can(current_user, "report.read", record))
 
 
 def _message_of(error: ServiceError) -> str:

@@ -42,6 +42,7 @@ class OrganisationCollection(MethodView):
     @organisations.arguments(OrganisationInputSchema)
     @organisations.response(201, OrganisationOutSchema)
     def post(self, data):
+        """Register an organisation; refused (422) if its name or an alias is already taken or the parent is unknown."""
         organisation = operations.create_organisation(current_user, data)
         commit()
         return organisation
@@ -59,6 +60,7 @@ class OrganisationItem(MethodView):
     @organisations.arguments(OrganisationUpdateSchema(partial=True))
     @organisations.response(200, OrganisationOutSchema)
     def patch(self, data, organisation_id: int):
+        """Change an organisation; a department may change only its contact details (403), no change is 422."""
         organisation = operations.get_organisation(current_user, organisation_id, "organisation.update")
         operations.update_organisation(current_user, organisation, data)
         commit()
@@ -77,6 +79,7 @@ class DomainCollection(MethodView):
     @domains.arguments(DomainInputSchema)
     @domains.response(201, DomainSchema)
     def post(self, data):
+        """Add a domain (two levels only); refused (422) on a used code or a same-named sibling."""
         domain = operations.create_domain(current_user, data)
         commit()
         return domain
@@ -94,6 +97,7 @@ class TierCollection(MethodView):
     @tiers.arguments(TierInputSchema)
     @tiers.response(201, TierSchema)
     def post(self, data):
+        """Add a tier; refused (422) if its code, name or rank is already used."""
         tier = operations.create_tier(current_user, data)
         commit()
         return tier

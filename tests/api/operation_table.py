@@ -189,6 +189,40 @@ CONSULTATION_OPERATIONS: tuple[Operation, ...] = (
     Operation("PUT", "/api/v1/opinions/<id:opinion_id>/adoption", "adoption.record", 200,
               lambda s: {"decision": "adopted"}, path_ids=_c(opinion_id="signed_opinion")),
     Operation("GET", "/api/v1/public/adoption-feedback", PUBLIC, 200),
+    # The panel report and the background materials (consultation.report_api); a download is an audited POST.
+    Operation("GET", "/api/v1/panel-requests/<id:request_id>/report", "report.read", 200,
+              path_ids=_c(request_id="confirmed_request")),
+    Operation("GET", "/api/v1/panel-requests/<id:request_id>/materials", "material.read", 200,
+              path_ids=_c(request_id="confirmed_request")),
+    Operation("POST", "/api/v1/panel-requests/<id:request_id>/materials", "material.write", 201,
+              path_ids=_c(request_id="confirmed_request"),
+              files=lambda: {"file": ("背景材料.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")}),
+    Operation("POST", "/api/v1/panel-requests/<id:request_id>/materials/sending", "material.write", 200,
+              path_ids=_c(request_id="materials_request")),
+    Operation("DELETE", "/api/v1/materials/<id:material_id>", "material.write", 204,
+              path_ids=_c(material_id="unsent_material"), json_response=False),
+    Operation("POST", "/api/v1/materials/<id:material_id>/download", "material.read", 200,
+              path_ids=_c(material_id="sent_material"), json_response=False),
+)
+
+
+def _n(**keys: str) -> Callable[[Subjects], dict]:
+    """Path ids from the notification subjects (tests/notifications/subjects.py)."""
+    return lambda s: {name: s.lifecycle[key] for name, key in keys.items()}
+
+
+# Notifications (issue 6) and users' addresses.
+NOTIFICATION_OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/api/v1/notifications", "notification.read", 200),
+    Operation("POST", "/api/v1/notifications/<id:notification_id>/read", "notification.update", 200,
+              path_ids=_n(notification_id="notification")),
+    Operation("POST", "/api/v1/notifications/read-all", "notification.update", 200),
+    Operation("GET", "/api/v1/mail-messages", "mail.read", 200),
+    Operation("POST", "/api/v1/mail-messages/<id:message_id>/retry", "mail.retry", 200,
+              path_ids=_n(message_id="mail_message")),
+    Operation("GET", "/api/v1/users/<id:user_id>", "user.manage", 200, path_ids=_n(user_id="user")),
+    Operation("PATCH", "/api/v1/users/<id:user_id>", "user.manage", 200, lambda s: {"email": "matrix@example.cn"},
+              path_ids=_n(user_id="user")),
 )
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -240,4 +274,7 @@ OPERATIONS: tuple[Operation, ...] = (
     # Expert lifecycle (issue 5).
     *LIFECYCLE_OPERATIONS,
     *CONSULTATION_OPERATIONS,
+    *NOTIFICATION_OPERATIONS,
+    # The signed-in user's to-do list (consultation.todo): every role, empty for those without one.
+    Operation("GET", "/api/v1/todo", SIGNED_IN, 200),
 )

@@ -42,7 +42,8 @@ def test_token_sign_in(app, http, factory):
     me = http.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {body['token']}"})
     assert me.status_code == 200, me.text
     assert me.json() == {"id": user.id, "username": user.username, "display_name": user.display_name,
-                         "role": "auditor", "organisation_id": None, "expert_id": None}
+                         "role": "auditor", "organisation_id": None, "expert_id": None,
+                         "email": None}
 
 
 def test_me_of_department_and_expert_users_names_their_scope(http, factory, sign_in):

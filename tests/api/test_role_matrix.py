@@ -16,6 +16,7 @@ from tests.api.helpers import assert_error, database_state
 from tests.api.operation_table import (
     CONSULTATION_OPERATIONS,
     LIFECYCLE_OPERATIONS,
+    NOTIFICATION_OPERATIONS,
     OPERATIONS,
     PUBLIC,
     SIGNED_IN,
@@ -23,6 +24,7 @@ from tests.api.operation_table import (
 )
 from tests.consultation.subjects import consultation_subjects
 from tests.lifecycle.subjects import lifecycle_subjects
+from tests.notifications.subjects import notification_subjects
 
 ROLES: tuple[Role | None, ...] = (*Role, None)
 ERROR_CODES = {401: "unauthenticated", 403: "forbidden"}
@@ -60,7 +62,8 @@ def test_operation_as_role(operation, role, http, factory, sign_in):
         new_expert_payload=factory.expert_payload(name="李娜"),
         lifecycle=(lifecycle_subjects(factory, own_organisation, own_expert) if operation in LIFECYCLE_OPERATIONS
                    else consultation_subjects(factory, own_organisation, own_expert)
-                   if operation in CONSULTATION_OPERATIONS else {}),
+                   if operation in CONSULTATION_OPERATIONS
+                   else notification_subjects(factory, username) if operation in NOTIFICATION_OPERATIONS else {}),
         **panels,
     )
     body = operation.body(subjects) if operation.body else None

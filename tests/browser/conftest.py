@@ -4,6 +4,8 @@ import shutil
 
 import pytest
 
+from tests.conftest import TEST_PASSWORD
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -41,3 +43,26 @@ def sign_in(page, username: str, password: str):
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state()
+
+
+def flash_texts(page) -> list[str]:
+    return [text.strip() for text in page.locator(".flash").all_inner_texts()]
+
+
+@pytest.fixture
+def as_user(chromium, live_server):
+    """as_user(username) -> a page of its own browser context, signed in (anonymous without a name)."""
+    contexts = []
+
+    def _open(username: str | None = None):
+        context = chromium.new_context(base_url=live_server, locale="zh-CN")
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        if username:
+            sign_in(page, username, TEST_PASSWORD)
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()

@@ -12,7 +12,7 @@ from experts_service.core.audit import AuditEntry
 from experts_service.core.idcard import mask_id_number
 from experts_service.experts.models import Expert
 from experts_service.extensions import db
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import flash_texts, sign_in
 from tests.conftest import TEST_PASSWORD, valid_id_number
 
 pytestmark = pytest.mark.browser
@@ -23,10 +23,6 @@ SCREENSHOT = "/tmp/experts-service-expert-list.png"  # outside the repository on
 def nav(page, label: str) -> None:
     page.click(f"#main-nav a:text-is('{label}')")
     page.wait_for_load_state()
-
-
-def flash_texts(page) -> list[str]:
-    return [text.strip() for text in page.locator(".flash").all_inner_texts()]
 
 
 def test_enter_edit_reveal_and_audit(page, factory):

@@ -13,33 +13,11 @@ from experts_service.experts.models import Expert, ExpertStatus
 from experts_service.extensions import db
 from experts_service.lifecycle.models import Application, Stage
 from experts_service.search_bridge import text_relevance
-from tests.browser.conftest import sign_in
-from tests.conftest import TEST_PASSWORD, valid_id_number
+from tests.browser.conftest import flash_texts
+from tests.conftest import valid_id_number
 from tests.lifecycle.helpers import PDF, Intake, set_today
 
 pytestmark = pytest.mark.browser
-
-
-def flash_texts(page) -> list[str]:
-    return [text.strip() for text in page.locator(".flash").all_inner_texts()]
-
-
-@pytest.fixture
-def as_user(chromium, live_server):
-    contexts = []
-
-    def _open(username: str | None = None):
-        context = chromium.new_context(base_url=live_server, locale="zh-CN")
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        if username:
-            sign_in(page, username, TEST_PASSWORD)
-        return page
-
-    yield _open
-    for context in contexts:
-        context.close()
 
 
 def decide(page, application_id: int, action: str, reason: str = "", tier: str | None = None) -> None:

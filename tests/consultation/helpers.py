@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 
 from experts_service.core.auth import Role
 from experts_service.core.clock import today
@@ -48,3 +48,24 @@ def recommended_request(panelled: Panelled, days_ahead: int = 20, **overrides):
     assert record.result["compliant"], record.result
     db.session.commit()
     return request, record
+
+
+def seated_panel(panelled: Panelled, days_ahead: int = 10):
+    """A confirmed 5-seat meeting (9:00-12:00) with every member accepted: (request, engagements)."""
+    import sqlalchemy as sa
+
+    from experts_service.consultation import operations
+    from experts_service.consultation.models import Invitation
+    from experts_service.panels.models import Engagement
+
+    request, record = recommended_request(panelled, days_ahead=days_ahead, meeting_time=time(9),
+                                          meeting_end_time=time(12))
+    operations.confirm_panel(panelled.department_user, request, record.id)
+    db.session.commit()
+    for invitation in db.session.execute(sa.select(Invitation).where(
+            Invitation.panel_request_id == request.id)).scalars().all():
+        operations.accept(panelled.user_of(invitation.expert_id), invitation)
+        db.session.commit()
+    engagements = db.session.execute(sa.select(Engagement).where(
+        Engagement.panel_request_id == request.id).order_by(Engagement.id)).scalars().all()
+    return request, engagements

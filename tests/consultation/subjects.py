@@ -2,11 +2,18 @@
 `organisation`, the expert user is `expert`, so OWN scope is satisfied."""
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from experts_service.consultation import engagements as records
 from experts_service.consultation import operations
-from experts_service.consultation.models import OPINION_SECTIONS, Invitation, Opinion, OpinionConclusion
+from experts_service.consultation.models import (
+    OPINION_SECTIONS,
+    Invitation,
+    Opinion,
+    OpinionConclusion,
+    PanelMaterial,
+)
 from experts_service.core.clock import now, today
 from experts_service.extensions import db
 from experts_service.panels.models import Engagement, PanelRequest
@@ -74,11 +81,33 @@ def consultation_subjects(factory, organisation, expert) -> LazySubjects:
         db.session.flush()
         return {"fresh_engagement": served.id}
 
+    def materials() -> dict:
+        # One material already sent to the panel and one waiting for the next sending.
+        request = db.session.get(PanelRequest, built["confirmed_request"])
+        sent = material_row(request.id, "背景材料.pdf", uploaded_at=now() - timedelta(hours=2))
+        request.materials_sent_at = now() - timedelta(hours=1)
+        unsent = material_row(request.id, "补充材料.pdf")
+        return {"materials_request": request.id, "sent_material": sent.id, "unsent_material": unsent.id}
+
     builders = {
         "recommended_request": recommended, "recommended_record": recommended,
         "confirmed_request": confirmed, "invitation": confirmed,
         "engagement": engagement, "draft_opinion": opinions, "signed_opinion": signed,
         "fresh_engagement": second_engagement,
+        "materials_request": materials, "sent_material": materials, "unsent_material": materials,
     }
     built = LazySubjects(builders)
     return built
+
+
+MATRIX_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def material_row(request_id: int, filename: str, content: bytes = MATRIX_PDF, uploaded_at=None) -> PanelMaterial:
+    """A background material stored directly (the matrix and the page roles test the gate, not the upload)."""
+    material = PanelMaterial(panel_request_id=request_id, filename=filename, content_type="application/pdf",
+                             size=len(content), sha256=hashlib.sha256(content).hexdigest(), content=content,
+                             uploaded_at=uploaded_at or now())
+    db.session.add(material)
+    db.session.flush()
+    return material

@@ -8,16 +8,14 @@ import pytest
 import sqlalchemy as sa
 
 from experts_service.consultation import engagements as records
-from experts_service.consultation import operations
-from experts_service.consultation.models import Invitation, Opinion, OpinionImmutable
+from experts_service.consultation.models import Opinion, OpinionImmutable
 from experts_service.core.audit import AuditEntry
 from experts_service.core.clock import display_zone, today
 from experts_service.core.errors import AuditedRefusal, Conflict, Forbidden, ValidationFailed
 from experts_service.extensions import db
-from experts_service.panels.models import Engagement
 from tests.api.helpers import API, assert_error
 from tests.conftest import api_token
-from tests.consultation.helpers import pool_with_accounts, recommended_request
+from tests.consultation.helpers import pool_with_accounts, seated_panel
 
 FULL_OPINION = {"necessity": "城市更新势在必行。", "legality": "符合上位法。", "feasibility": "资金来源需进一步明确。",
                 "risks": "拆迁补偿争议。", "suggestions": "分期实施，先行试点。", "conclusion": "agree_with_changes",
@@ -29,17 +27,9 @@ GOOD_RATING = {"quality": 28, "professionalism": 22, "punctuality": 15, "discipl
 def served(factory, app):
     """A confirmed 5-seat meeting, every member accepted, the clock on the meeting day."""
     panelled = pool_with_accounts(factory)
-    request, record = recommended_request(panelled, days_ahead=10, meeting_time=time(9), meeting_end_time=time(12))
-    operations.confirm_panel(panelled.department_user, request, record.id)
-    db.session.commit()
-    for invitation in db.session.execute(sa.select(Invitation).where(
-            Invitation.panel_request_id == request.id)).scalars().all():
-        operations.accept(panelled.user_of(invitation.expert_id), invitation)
-        db.session.commit()
+    request, engagements = seated_panel(panelled)
     app.config["CLOCK_NOW"] = datetime.combine(request.meeting_date, time(15), tzinfo=display_zone()
                                                ).astimezone(timezone.utc)
-    engagements = db.session.execute(sa.select(Engagement).where(
-        Engagement.panel_request_id == request.id).order_by(Engagement.id)).scalars().all()
     yield panelled, request, engagements
     app.config.pop("CLOCK_NOW", None)
 
@@ -178,3 +168,31 @@ def test_ratings_within_the_parts_once_and_overdue_ones_are_listed(served, app):
     overdue = records.overdue_ratings(day=rating.due_on + timedelta(days=1))
     assert [e.id for e in overdue] == [e.id for e in engagements[1:]]
     assert today() == request.meeting_date
+
+
+def test_the_request_completes_when_every_seated_member_is_dealt_with(served):
+    panelled, request, engagements = served
+    department = panelled.department_user
+    absent, *present = engagements
+    records.record_attendance(department, absent, {"attendance": "absent"})
+    for engagement in present:
+        records.record_attendance(department, engagement, {"attendance": "on_time"})
+    db.session.commit()
+    for engagement in present[:-1]:
+        submit(panelled, engagement)
+    assert request.status.value == "confirmed", "one opinion is still missing"
+    submit(panelled, present[-1])
+    assert request.status.value == "completed"
+    assert len(audit_actions("panel_request.complete")) == 1
+    # Ratings and adoption feedback go on after completion.
+    records.rate(department, present[0], dict(GOOD_RATING))
+    db.session.commit()
+
+
+def test_a_signature_holds_when_the_clock_is_pinned_in_local_time(served, app):
+    """The signed time is hashed as UTC, the form the database hands back, whatever zone pinned the clock."""
+    panelled, request, engagements = served
+    app.config["CLOCK_NOW"] = datetime.combine(request.meeting_date, time(16), tzinfo=display_zone())
+    opinion = submit(panelled, engagements[0])
+    db.session.expire_all()
+    assert records.signature_holds(db.session.get(Opinion, opinion.id))
