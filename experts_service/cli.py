@@ -102,7 +102,9 @@ def demo_command(expert_count: int, seed: int) -> None:
     loaded = load_demo(expert_count=expert_count, seed=seed)
     db.session.commit()
     if loaded:
-        click.echo(f"已载入演示数据：专家 {loaded['experts']} 名，单位 {loaded['organisations']} 个")
+        click.echo(f"已载入演示数据：专家 {loaded['experts']} 名，单位 {loaded['organisations']} 个，"
+                   f"决策事项 {loaded['decision_items']} 项（论证申请 {loaded['panel_requests']} 个，"
+                   f"书面意见 {loaded['opinions']} 份）")
     else:
         click.echo("演示数据已存在，未重复载入。")
     click.echo("")
