@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from email.utils import parseaddr
 from pathlib import Path
@@ -72,6 +73,8 @@ def _mail_settings(testing: bool) -> dict:
                                    MAIL_MINIMUMS["MAIL_RETRY_SECONDS"]),
         # Try mail right after the commit that queued it (the CLI drain catches up on the rest).
         "MAIL_SEND_ON_COMMIT": _bool("MAIL_SEND_ON_COMMIT", not testing),
+        # Where users open the service (https://experts.example.gov.cn): links in mail are made absolute.
+        "PUBLIC_BASE_URL": _text("PUBLIC_BASE_URL"),
     }
 
 
@@ -101,6 +104,10 @@ def check_mail_settings(config: dict) -> None:
         raise ConfigError("SMTP_SENDER is required when SMTP_HOST is set")
     if bool(config.get("SMTP_USERNAME")) != bool(config.get("SMTP_PASSWORD")):
         raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD must be set together")
+    base = config.get("PUBLIC_BASE_URL")
+    if base is not None and (not isinstance(base, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base)
+                             or base.endswith("/")):
+        raise ConfigError(f"PUBLIC_BASE_URL must be http(s)://host[/path] without a trailing slash, got {base!r}")
     if config.get("EXPERTS_ENV") == "production" and config.get("SMTP_USERNAME") and not config["SMTP_STARTTLS"]:
         raise ConfigError("production sends SMTP credentials only over STARTTLS: set SMTP_STARTTLS=true")
 

@@ -151,8 +151,12 @@ def set_email(actor, user: User, raw) -> User:
         raise NothingChanged()
     previous = user.email
     user.email = email
+    from experts_service.notifications.operations import readdress_unsent_mail
+
+    readdressed = readdress_unsent_mail(user, email)
     audit.record(actor, "user.email_changed", "user", user.id, username=user.username,
-                 previous=mask_email(previous) or None, email=mask_email(email) or None)
+                 previous=mask_email(previous) or None, email=mask_email(email) or None,
+                 unsent_mail=readdressed)
     db.session.flush()
     return user
 

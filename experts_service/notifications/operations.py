@@ -55,8 +55,34 @@ def notify(users: Iterable[User], kind: str, subject: str, body: str = "", link:
     return made
 
 
+ADDRESS_CLEARED = "收件人的邮箱已被清除，未发送"
+
+
+def readdress_unsent_mail(user: User, email: str | None) -> int:
+    """The user's mail not yet sent (nor being sent) follows a changed address; with the address cleared it
+    is marked failed, visibly, rather than sent to an address the user no longer has. Returns the count."""
+    now = utcnow()
+    mine = sa.select(Notification.id).where(Notification.user_id == user.id).scalar_subquery()
+    values = ({"to_address": email} if email
+              else {"status": MailStatus.FAILED, "last_error": ADDRESS_CLEARED, "claimed_until": None})
+    return db.session.execute(
+        sa.update(MailMessage)
+        .where(MailMessage.notification_id.in_(mine),
+               MailMessage.status.in_((MailStatus.QUEUED, MailStatus.FAILED)),
+               sa.or_(MailMessage.claimed_until.is_(None), MailMessage.claimed_until <= now))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def _mail_body(body: str, link: str | None) -> str:
-    return f"{body}\n\n详情请登录系统查看：{link}" if link else body
+    """The body and where to look, absolute when PUBLIC_BASE_URL is set (a mail client cannot open a path)."""
+    from flask import current_app
+
+    if not link:
+        return body
+    base = current_app.config.get("PUBLIC_BASE_URL") or ""
+    return f"{body}\n\n详情请登录系统查看：{base}{link}"
 
 
 def users_of_expert(expert_id: int) -> list[User]:
@@ -201,6 +227,8 @@ def requeue_mail(actor, message: MailMessage) -> MailMessage:
     now = utcnow()
     if message.status is MailStatus.SENT:
         raise Conflict("该邮件已发送，不能重新发送")
+    if not message.notification.user.email:
+        raise Conflict("收件人未设置邮箱，不能重新发送")
     previous_status, previous_attempts = message.status, message.attempts
     # One conditional UPDATE: a sender may claim the message between a read and a write here.
     requeued = db.session.execute(

@@ -429,3 +429,39 @@ def test_mail_about_a_confidential_matter_says_only_that_there_is_a_message(mail
     assert SUBJECT not in received["Subject"] and BODY not in received.get_content()
     assert "/my/invitations/1" in received.get_content()
     assert (notification.subject, notification.body) == (SUBJECT, BODY)  # the inbox keeps it all
+
+
+def test_unsent_mail_follows_a_changed_address_and_stops_when_it_is_cleared(mail_app, smtp_server, factory):
+    from experts_service.accounts.operations import set_email
+    from experts_service.core.errors import Conflict
+    from experts_service.notifications.operations import ADDRESS_CLEARED, get_mail, requeue_mail
+
+    admin = factory.user(Role.ADMIN)
+    user, _ = _notify(factory)
+    set_email(admin, user, "li.na@example.cn")
+    db.session.commit()
+    smtp_server.start()
+    assert mail.drain(mail_app).sent == 1
+    assert smtp_server.envelopes[0].rcpt_tos == ["li.na@example.cn"], "not the address the user gave up"
+    entry = db.session.execute(sa.select(AuditEntry).where(AuditEntry.action == "user.email_changed")
+                               ).scalar_one()
+    assert entry.summary["unsent_mail"] == 1
+
+    notify([user], "invitation.sent", SUBJECT, BODY)
+    db.session.commit()
+    set_email(admin, user, "")
+    db.session.commit()
+    [_, cleared] = mail_rows()
+    assert (cleared.status, cleared.last_error) == (MailStatus.FAILED, ADDRESS_CLEARED)
+    with pytest.raises(Conflict):
+        requeue_mail(admin, get_mail(admin, cleared.id))
+    db.session.rollback()
+    assert mail.drain(mail_app).sent == 0 and len(smtp_server.envelopes) == 1
+
+
+def test_links_in_mail_are_absolute_with_a_public_base_url(mail_app, smtp_server, factory):
+    mail_app.config.update(PUBLIC_BASE_URL="https://experts.example.gov.cn")
+    _notify(factory)
+    smtp_server.start()
+    assert mail.drain(mail_app).sent == 1
+    assert "https://experts.example.gov.cn/invitations/1" in smtp_server.messages[0].get_content()

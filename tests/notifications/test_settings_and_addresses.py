@@ -14,7 +14,8 @@ from experts_service.extensions import db
 from tests.conftest import TEST_KEYS, TEST_PASSWORD, csrf_token_from, login
 
 MAIL_ENV = ("SMTP_HOST", "SMTP_PORT", "SMTP_SENDER", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_STARTTLS",
-            "SMTP_TIMEOUT_SECONDS", "MAIL_MAX_ATTEMPTS", "MAIL_RETRY_SECONDS", "MAIL_SEND_ON_COMMIT", "EXPERTS_ENV")
+            "SMTP_TIMEOUT_SECONDS", "MAIL_MAX_ATTEMPTS", "MAIL_RETRY_SECONDS", "MAIL_SEND_ON_COMMIT", "EXPERTS_ENV",
+            "PUBLIC_BASE_URL")
 
 
 @pytest.fixture
@@ -64,6 +65,8 @@ def test_a_working_configuration(environment):
     ({}, {"SMTP_PORT": "25"}, "SMTP_PORT must be an integer"),
     ({}, {"MAIL_SEND_ON_COMMIT": "yes"}, "MAIL_SEND_ON_COMMIT must be a boolean"),
     ({}, {"SMTP_HOST": "smtp example"}, "SMTP_HOST must be a host name"),
+    ({"PUBLIC_BASE_URL": "experts.example.cn"}, {}, "PUBLIC_BASE_URL must be"),
+    ({"PUBLIC_BASE_URL": "https://experts.example.cn/"}, {}, "PUBLIC_BASE_URL must be"),
 ])
 def test_bad_values_fail_fast(environment, env, overrides, message):
     with pytest.raises(ConfigError, match=message):
