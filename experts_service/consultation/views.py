@@ -46,11 +46,7 @@ def _refused(error: ServiceError) -> str:
         record_refusal(current_user, error)
     else:
         db.session.rollback()
-    if error.message == error.default_message:
-        for key, messages in error.fields.items():
-            if key != "rules" and messages:
-                return str(messages[0])
-    return error.message
+    return error.page_message
 
 
 def _checked_form() -> None:

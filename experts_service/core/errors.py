@@ -24,6 +24,15 @@ class ServiceError(Exception):
         self.message = message or self.default_message
         self.fields = fields or {}
 
+    @property
+    def page_message(self) -> str:
+        """For a flash: the generic message says little, a field's message says what to do."""
+        if self.message == self.default_message:
+            for key, messages in self.fields.items():
+                if key != "rules" and messages:
+                    return str(messages[0])
+        return self.message
+
 
 class ValidationFailed(ServiceError):
     status = 422

@@ -39,7 +39,6 @@ from experts_service.lifecycle.schemas import (
     VoteInputSchema,
 )
 from experts_service.lifecycle.states import IllegalTransition
-from experts_service.panels.views import _message_of
 from experts_service.policy import current_policy
 from experts_service.reference.operations import (
     domain_tree,
@@ -73,7 +72,7 @@ def _run(step, back: str):
         return redirect(back)
     except ServiceError as error:
         db.session.rollback()
-        flash(_message_of(error), "danger")
+        flash(error.page_message, "danger")
         return redirect(back)
     flash(message, "success")
     return redirect(back)

@@ -281,15 +281,6 @@ def panel_request(request_id: int):
                            can_read_report=can(current_user, "report.read", record))
 
 
-def _message_of(error: ServiceError) -> str:
-    """The generic message says little; a field message says what to do."""
-    if error.message == error.default_message:
-        for key, messages in error.fields.items():
-            if key != "rules" and messages:
-                return str(messages[0])
-    return error.message
-
-
 @blueprint.post("/panel-requests/<id:request_id>/run")
 @requires("recommendation.run")
 def run(request_id: int):
@@ -304,7 +295,7 @@ def run(request_id: int):
         created = operations.run_recommendation(current_user, record, data["method"])
         commit()
     except ServiceError as error:
-        flash(_message_of(error), "danger")
+        flash(error.page_message, "danger")
         return redirect(url_for("panels.panel_request", request_id=record.id))
     flash("已完成随机抽取" if created.seed else "已生成推荐", "success")
     return redirect(url_for("panels.recommendation", recommendation_id=created.id))
