@@ -74,6 +74,7 @@ def panel_context(actor, panel_request) -> dict:
     """What templates/consultation/_panel.html needs, by what the actor may do."""
     policy = current_policy()
     latest = panel_request.recommendations[-1] if panel_request.recommendations else None
+    day_reached = operations.days_before(panel_request) <= 0
     context = {
         "can_confirm": (panel_request.status is PanelRequestStatus.RECOMMENDED and latest is not None
                         and bool(latest.compliant) and can(actor, "panel.confirm", panel_request)),
@@ -82,8 +83,9 @@ def panel_context(actor, panel_request) -> dict:
         "seats": None,
         "members": [],
         "meeting": panel_request.mode is ConsultationMode.MEETING,
-        "can_attend": can(actor, "attendance.record", panel_request),
-        "can_rate": can(actor, "rating.record", panel_request),
+        # Attendance and ratings are taken from the consultation day on: no forms before it.
+        "can_attend": day_reached and can(actor, "attendance.record", panel_request),
+        "can_rate": day_reached and can(actor, "rating.record", panel_request),
         "can_read_opinions": can(actor, "opinion.read", panel_request),
         "attendance_choices": list(Attendance),
         "rating_parts": [(part, RATING_LABELS[part], getattr(policy, f"rating_max_{part}")) for part in RATING_PARTS],

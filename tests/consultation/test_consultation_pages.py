@@ -81,6 +81,7 @@ def test_the_department_confirms_and_sees_the_panel_fill(app, recommended):
     assert replacement.replaces_id == second.id and replacement.expert_id not in record.result["panel"]
     shown = department.get(f"/panel-requests/{request.id}").get_data(as_text=True)
     assert 'data-accepted="1"' in shown and "同期出差" in shown and f"递补{second.expert.name}" in shown
+    assert "attendance-form" not in shown and "rating-form" not in shown, "no forms before the meeting day"
     # Another expert cannot open or answer someone else's invitation.
     stranger = Browser(app, panelled.user_of(replacement.expert_id))
     assert stranger.get(f"/my/invitations/{first.id}").status_code in (403, 404)
