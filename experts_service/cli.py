@@ -44,6 +44,9 @@ def register_commands(app: Flask) -> None:
     from experts_service.notifications.cli import notifications_group
 
     app.cli.add_command(notifications_group)
+    from experts_service.assessment.cli import assessment_group
+
+    app.cli.add_command(assessment_group)
 
 
 def upgrade_and_seed() -> dict:

@@ -1629,6 +1629,45 @@ def _written_to_confirm(cast: _Cast, started: datetime) -> Iterator[datetime]:
     _recommend(cast, request)
 
 
+# A scanned notice as evidence: the smallest well-formed PDF, enough for the type check and a download.
+EVIDENCE_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+APPEAL_REASON = "会议当天因突发急病就医，已于会前一小时电话告知会务联系人，附医院门诊记录。"
+SELF_ASSESSMENTS = ((92, "全年参加城市更新、专项债等论证，按时提交书面意见，无缺席。"),
+                    (85, "参加论证一次，意见被部分采纳；今后加强对风险条款的研究。"))
+
+
+def _integrity_and_assessment(cast: _Cast, started: datetime) -> Iterator[datetime]:
+    """After item 1: the absent expert appeals (left for the office to decide), the office records a
+    perfunctory opinion with its evidence, and this year's assessment opens with two self-assessments."""
+    from experts_service.assessment.operations import open_cycle, submit_self_assessment
+    from experts_service.integrity.models import EventKind, IntegrityEvent
+    from experts_service.integrity.operations import file_appeal, record_event
+
+    on = started.astimezone(display_zone()).date()
+    yield _at(on - timedelta(days=24), 9)
+    events = db.session.execute(sa.select(IntegrityEvent).order_by(IntegrityEvent.id)).scalars().all()
+    absence = next((e for e in events if e.kind is EventKind.ABSENT), None)
+    late = next((e for e in events if e.kind is EventKind.LATE), None)
+    if absence is not None:
+        file_appeal(_expert_user(cast, absence.expert_id), absence, APPEAL_REASON)
+        cast.count("appeals")
+    yield _at(on - timedelta(days=20), 15)
+    if late is not None:
+        record_event(cast.office, db.session.get(Expert, late.expert_id), {
+            "kind": EventKind.PERFUNCTORY_OPINION.value, "occurred_on": late.occurred_on,
+            "description": "书面意见对补偿安置条款仅写“原则同意”，未作任何分析，经承办部门反映并核实。",
+            "panel_request_id": late.panel_request_id}, [("承办部门情况说明.pdf", EVIDENCE_PDF)])
+        cast.count("integrity_events_recorded")
+    yield _at(on - timedelta(days=3), 9)
+    cycle = open_cycle(cast.office, on.year)
+    cast.count("assessment_results", len(cycle.results))
+    engaged = db.session.execute(sa.select(Engagement.expert_id).where(
+        Engagement.engaged_on >= date(on.year, 1, 1)).order_by(Engagement.id)).scalars().all()
+    for expert_id, (score, summary) in zip(dict.fromkeys(engaged), SELF_ASSESSMENTS):
+        yield _at(on - timedelta(days=2), 10)
+        submit_self_assessment(_expert_user(cast, expert_id), cycle, {"score": score, "summary": summary})
+
+
 @contextmanager
 def _pinned_clock():
     """Lets the scenarios set app.config["CLOCK_NOW"]; puts back whatever was there."""
@@ -1651,7 +1690,8 @@ def _run_consultations(organisations: dict[str, tuple[Organisation, OrgSpec]], d
     started = now()
     on = started.astimezone(display_zone()).date()
     scenarios = [_completed_meeting(cast, on), _upcoming_meeting(cast, started), _written_to_confirm(cast, started),
-                 _confidential_written(cast, on), _written_under_way(cast, started)]
+                 _confidential_written(cast, on), _written_under_way(cast, started),
+                 _integrity_and_assessment(cast, started)]
     queue = [(next(steps), order, steps) for order, steps in enumerate(scenarios)]
     heapq.heapify(queue)
     with _pinned_clock() as config:

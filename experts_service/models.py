@@ -1,5 +1,6 @@
 """Imports every model module, so the metadata is complete wherever it is used."""
 from experts_service.accounts.models import ApiToken, User  # noqa: F401
+from experts_service.assessment.models import AssessmentCycle, AssessmentResult, SelfAssessment  # noqa: F401
 from experts_service.core.audit import AuditEntry  # noqa: F401
 from experts_service.consultation.models import (  # noqa: F401
     AdoptionFeedback,
@@ -15,6 +16,12 @@ from experts_service.experts.models import (  # noqa: F401
     ConflictDeclaration,
     Expert,
     UnavailablePeriod,
+)
+from experts_service.integrity.models import (  # noqa: F401
+    IntegrityAppeal,
+    IntegrityEvent,
+    IntegrityEvidence,
+    Sanction,
 )
 from experts_service.lifecycle.models import (  # noqa: F401
     Application,

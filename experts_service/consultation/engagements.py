@@ -98,6 +98,9 @@ def record_attendance(actor, engagement: Engagement, data: dict[str, Any]) -> At
     audit.record(actor, "attendance.record", "engagement", engagement.id, panel_request_id=request.id,
                  expert_id=engagement.expert_id, attendance=attendance.value, minutes_late=record.minutes_late,
                  before=before)
+    from experts_service.integrity.operations import attendance_recorded
+
+    attendance_recorded(record, request)
     complete_if_done(actor, request)
     return record
 
@@ -208,6 +211,9 @@ def save_opinion(actor, engagement: Engagement, data: dict[str, Any], *, submit:
                  conclusion=opinion.conclusion.value if opinion.conclusion else None,
                  content_hash=opinion.content_hash)
     if submit:
+        from experts_service.integrity.operations import opinion_submitted
+
+        opinion_submitted(opinion, request)
         complete_if_done(actor, request)
     return opinion
 

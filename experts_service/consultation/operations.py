@@ -343,6 +343,9 @@ def expire(invitation_id: int, at: datetime | None = None) -> Invitation | None:
     db.session.flush()
     audit.record(None, "invitation.expire", "invitation", invitation.id, panel_request_id=invitation.panel_request_id,
                  expert_id=invitation.expert_id, respond_by=invitation.respond_by.isoformat())
+    from experts_service.integrity.operations import invitation_expired
+
+    invitation_expired(invitation)
     _fill_seat(invitation, "逾期未答复，视为谢绝")
     return invitation
 

@@ -121,6 +121,21 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "notification.update": {role: OWN for role in Role},
     "mail.read": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL},
     "mail.retry": {Role.ADMIN: ALL, Role.TALENT_OFFICE: ALL},
+    # Integrity and the annual assessment (issue 7). The expert sees and
+    # appeals their own records and submits their self-assessment; the
+    # talent office records, decides appeals and runs the cycle; the
+    # auditor reads everything. Departments see none of it: an expert's
+    # integrity file is not a department's to browse.
+    "integrity.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.EXPERT: OWN},
+    "integrity.record": {Role.TALENT_OFFICE: ALL},
+    "integrity.appeal": {Role.EXPERT: OWN},
+    "integrity.decide": {Role.TALENT_OFFICE: ALL},
+    "assessment.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL, Role.EXPERT: OWN},
+    "assessment.manage": {Role.TALENT_OFFICE: ALL},
+    "assessment.self_assess": {Role.EXPERT: OWN},
+    # Statistics an office hands to its leaders, and its own dashboard.
+    "statistics.read": {Role.TALENT_OFFICE: ALL, Role.AUDITOR: ALL},
+    "dashboard.read": {Role.TALENT_OFFICE: ALL},
 }
 
 

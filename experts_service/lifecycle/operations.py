@@ -618,23 +618,52 @@ def suspend(actor, expert: Expert, reason: str, until: date | None = None) -> Ex
     text = _required_reason(reason)
     if until is not None and until <= today():
         raise ValidationFailed(fields={"until": ["暂停截止日期须晚于今天"]})
+    sanction_ids: list[int] = []
+    if until is not None:
+        # Kept as a sanction with its end date, so the daily run brings the expert back on that day.
+        from experts_service.integrity.operations import record_manual_suspension
+
+        sanction_ids.append(record_manual_suspension(actor, expert, text, until).id)
+    return suspend_now(actor, expert, text, until=until, sanction_ids=sanction_ids)
+
+
+def suspend_now(actor, expert: Expert, reason: str, *, until: date | None = None,
+                sanction_ids: list[int] | None = None) -> Expert:
+    """The status step itself; the integrity ladder calls it as the system (actor None)."""
+    require_status(expert, "suspend")
     before = expert.status
     expert.status = ExpertStatus.SUSPENDED
     db.session.flush()
-    _history(expert, actor, "suspend", before, text, until=until.isoformat() if until else None)
-    audit.record(actor, "expert.suspend", "expert", expert.id, reason=text, until=until)
+    _history(expert, actor, "suspend", before, reason, until=until.isoformat() if until else None,
+             sanction_ids=sanction_ids or [])
+    audit.record(actor, "expert.suspend", "expert", expert.id, reason=reason, until=until,
+                 sanction_ids=sanction_ids or [])
     return expert
 
 
 def reinstate(actor, expert: Expert, reason: str) -> Expert:
     _pooled_step(actor, expert, "reinstate")
     text = _required_reason(reason)
+    from experts_service.integrity.operations import end_suspensions_early
+
+    ended = end_suspensions_early(actor, expert, text)
+    return reinstate_now(actor, expert, text, sanctions_ended=[s.id for s in ended])
+
+
+def reinstate_now(actor, expert: Expert, reason: str, **details) -> Expert:
+    require_status(expert, "reinstate")
     before = expert.status
     expert.status = ExpertStatus.ACTIVE
     db.session.flush()
-    _history(expert, actor, "reinstate", before, text)
-    audit.record(actor, "expert.reinstate", "expert", expert.id, reason=text)
+    _history(expert, actor, "reinstate", before, reason, **details)
+    audit.record(actor, "expert.reinstate", "expert", expert.id, reason=reason, **details)
     return expert
+
+
+def last_suspension(expert: Expert) -> StatusChange | None:
+    return db.session.execute(sa.select(StatusChange).where(
+        StatusChange.expert_id == expert.id, StatusChange.action == "suspend").order_by(StatusChange.id.desc())
+    ).scalars().first()
 
 
 def exit_expert(actor, expert: Expert, reason: ExitReason, note: str = "", *, action: str = "exit") -> ExpertExit:
@@ -916,10 +945,14 @@ class DailyReport:
     renewals_opened: int = 0
     term_exits: int = 0
     age_exits: int = 0
+    suspensions_started: int = 0
+    reinstated: int = 0
+    integrity_dismissals: int = 0
 
     @property
     def changed(self) -> int:
-        return self.notices_closed + self.renewals_opened + self.term_exits + self.age_exits
+        return (self.notices_closed + self.renewals_opened + self.term_exits + self.age_exits
+                + self.suspensions_started + self.reinstated + self.integrity_dismissals)
 
 
 def run_daily() -> DailyReport:
@@ -959,6 +992,13 @@ def run_daily() -> DailyReport:
                 Expert.birth_date <= born_by)).scalars().all():
             _exit(None, expert, ExitReason.AGE_LIMIT, f"已超过 {limit} 岁", "exit")
             report.age_exits += 1
+    # Sanctions last: an expert who left the pool today (term, age) is not reinstated or dismissed again.
+    from experts_service.integrity.operations import run_daily as integrity_daily
+
+    integrity = integrity_daily(day)
+    report.suspensions_started = integrity.suspensions_started
+    report.reinstated = integrity.reinstated
+    report.integrity_dismissals = integrity.dismissed
     audit_summary = {"day": day, **report.__dict__}
     if report.changed:
         audit.record(None, "lifecycle.run_daily", "lifecycle", day.isoformat(), **audit_summary)

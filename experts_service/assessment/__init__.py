@@ -1,0 +1,1 @@
+"""The annual assessment (年度考核): cycles, self-assessments, scores, approval."""
