@@ -212,6 +212,12 @@ def _require_open(cycle: AssessmentCycle) -> None:
         raise Conflict(f"{cycle.year} 年度考核已于 {cycle.approved_at:%Y-%m-%d} 审定，结果不再变动")
 
 
+def _lock_experts(expert_ids: list[int]) -> None:
+    if expert_ids and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.select(Expert.id).where(Expert.id.in_(expert_ids)).order_by(Expert.id)
+                           .with_for_update())
+
+
 def _lock(cycle: AssessmentCycle) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.select(AssessmentCycle.id).where(AssessmentCycle.id == cycle.id).with_for_update())
@@ -252,8 +258,17 @@ def refresh_expert(expert: Expert) -> None:
     for cycle in db.session.execute(sa.select(AssessmentCycle).where(
             AssessmentCycle.status == CycleStatus.OPEN)).scalars():
         result = next((r for r in cycle.results if r.expert_id == expert.id), None)
-        if result is not None:
-            _apply(result, expert, cycle, current_policy())
+        if result is None:
+            continue
+        _lock(cycle)
+        if cycle.status is not CycleStatus.OPEN:
+            continue  # approved meanwhile: frozen
+        before = (result.computed_total, result.grade)
+        _apply(result, expert, cycle, current_policy())
+        if (result.computed_total, result.grade) != before:
+            audit.record(None, "assessment.refresh", "assessment_result", result.id, year=cycle.year,
+                         expert_id=expert.id, before=[str(before[0]), before[1].value],
+                         after=[str(result.computed_total), result.grade.value])
     db.session.flush()
 
 
@@ -387,7 +402,7 @@ def adjust(actor, result: AssessmentResult, total: Any, reason: str | None) -> A
     before = [str(result.adjusted_total) if result.adjusted_total is not None else None, result.grade.value]
     result.adjusted_total = value
     result.adjust_reason = text if value is not None else None
-    result.adjusted_by_id = actor.id if value is not None else None
+    result.adjusted_by_id = getattr(actor, "id", None) if value is not None else None
     _apply(result, result.expert, cycle, current_policy())
     db.session.flush()
     audit.record(actor, "assessment.adjust", "assessment_result", result.id, year=cycle.year,
@@ -396,15 +411,20 @@ def adjust(actor, result: AssessmentResult, total: Any, reason: str | None) -> A
     return result
 
 
-def _refuse_with_open_appeals(cycle: AssessmentCycle) -> None:
-    """Results cannot be final while an expert's appeal against a record of that year waits."""
-    from experts_service.integrity.models import AppealStatus, IntegrityAppeal, IntegrityEvent
+def _refuse_while_records_open(cycle: AssessmentCycle) -> None:
+    """Results become final only when every record they rest on is: no appeal of that year's records
+    waiting, and no appeal window still open (a veto's dismissal could not be undone)."""
+    from experts_service.integrity.models import AppealStatus, EventStatus, IntegrityAppeal, IntegrityEvent
 
-    waiting = db.session.execute(sa.select(sa.func.count()).select_from(IntegrityAppeal).join(IntegrityEvent).where(
-        IntegrityAppeal.status == AppealStatus.PENDING, IntegrityEvent.occurred_on >= date(cycle.year, 1, 1),
-        IntegrityEvent.occurred_on <= date(cycle.year, 12, 31))).scalar_one()
-    if waiting:
-        raise Conflict(f"尚有 {waiting} 件涉及 {cycle.year} 年度诚信记录的申诉未处理，请先处理再审定")
+    appeal = sa.select(IntegrityAppeal.id).where(IntegrityAppeal.event_id == IntegrityEvent.id)
+    waiting_appeal = appeal.where(IntegrityAppeal.status == AppealStatus.PENDING).exists()
+    open_window = sa.and_(~appeal.exists(), IntegrityEvent.appeal_until >= today())
+    row = db.session.execute(sa.select(sa.func.count(), sa.func.max(IntegrityEvent.appeal_until)).where(
+        IntegrityEvent.status == EventStatus.STANDING, IntegrityEvent.occurred_on >= date(cycle.year, 1, 1),
+        IntegrityEvent.occurred_on <= date(cycle.year, 12, 31), sa.or_(waiting_appeal, open_window))).one()
+    if row[0]:
+        raise Conflict(f"尚有 {row[0]} 条 {cycle.year} 年度诚信记录在申诉期内或申诉未处理"
+                       f"（申诉期最迟于 {row[1].isoformat()} 届满），请待其办结后再审定")
 
 
 def _close_pending_dismissals(actor, expert: Expert) -> None:
@@ -433,7 +453,11 @@ def approve(actor, cycle: AssessmentCycle, note: str = "") -> Approval:
     text = (note or "").strip()
     if len(text) > MAX_REASON:
         raise ValidationFailed(fields={"note": [f"审定意见不超过 {MAX_REASON} 字"]})
-    _refuse_with_open_appeals(cycle)
+    # The experts before the cycle, as an integrity change takes them (expert, then cycle): never crossed.
+    _lock_experts([e.id for e in population(cycle.year)])
+    _lock(cycle)
+    _require_open(cycle)
+    _refuse_while_records_open(cycle)
     results = compute(actor, cycle)
     from experts_service.lifecycle.models import ExitReason
     from experts_service.lifecycle.operations import _exit

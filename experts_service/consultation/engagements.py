@@ -13,7 +13,7 @@ from experts_service.core import audit
 from experts_service.core.auth import authorize
 from experts_service.core.clock import now, today
 from experts_service.core.errors import AuditedRefusal, Conflict, NotFound, ValidationFailed
-from experts_service.consultation.operations import lock_panel_request
+from experts_service.consultation.operations import lock_expert, lock_panel_request
 from experts_service.consultation.models import (
     OPINION_SECTIONS,
     AdoptionDecision,
@@ -70,6 +70,7 @@ def record_attendance(actor, engagement: Engagement, data: dict[str, Any]) -> At
     """On time, late (minutes) or absent, on or after the meeting day; a correction is audited with the old value."""
     authorize(actor, "attendance.record", engagement)
     request = _serving(engagement)
+    lock_expert(engagement.expert_id)  # before the audit entry: integrity records follow (lock order)
     if request.mode is not ConsultationMode.MEETING:
         raise ValidationFailed("书面咨询不记录出席情况", fields={"attendance": ["非论证会"]})
     if today() < request.meeting_date:
@@ -179,6 +180,7 @@ def save_opinion(actor, engagement: Engagement, data: dict[str, Any], *, submit:
     """The expert's draft, or its submission: signed (content hash and time) and immutable from then on."""
     authorize(actor, "opinion.write", engagement)
     request = _serving(engagement)
+    lock_expert(engagement.expert_id)  # before the audit entry: a late opinion is an integrity record
     opinion = opinion_of(engagement)
     if opinion is not None and opinion.submitted:
         _refuse_signed(actor, opinion, "submit" if submit else "edit")

@@ -335,6 +335,7 @@ def expire(invitation_id: int, at: datetime | None = None) -> Invitation | None:
     if invitation is None:
         return None
     lock_panel_request(invitation.panel_request_id)
+    lock_expert(invitation.expert_id)  # before the audit entry: silence is an integrity record
     db.session.refresh(invitation)
     if invitation.status is not InvitationStatus.PENDING or invitation.respond_by >= at:
         return None  # answered meanwhile

@@ -12,8 +12,10 @@ Readings of DOMAIN.md that it leaves open, made here once:
   (severity NOTE); each further one in that year is serious;
 - a serious-equivalent ("unit") is a serious event, or `minors_per_serious`
   minors within the integrity window (the unit dates from the last of them);
+- units are taken in the order they became known, so a record entered late
+  never rewrites a suspension already served; their dates decide the windows;
 - a unit within the window after a suspension's end (or during it) brings
-  the repeat suspension, which starts when the earlier one ends, if later;
+  the repeat suspension, which starts after every suspension still to run;
 - a unit that does not (yet) bring a suspension brings a written warning;
 - a sanction starts on the day it could first be known: the later of the
   event's date and the day it was recorded.
@@ -122,30 +124,37 @@ def _units(facts, scores, policy) -> list[_Unit]:
     return sorted(units, key=lambda unit: (unit.on, unit.event_ids))
 
 
+def _within(first: date, second: date, months: int) -> bool:
+    earlier, later = sorted((first, second))
+    return add_months(earlier, months) > later
+
+
 def derive(facts, policy) -> Derivation:
     facts = list(facts)
     result = Derivation(scores=score(facts, policy))
     window = policy.integrity_window_months
     suspensions: list[Step] = []
     pending: list[_Unit] = []
-    for unit in _units(facts, result.scores, policy):
+    # In the order they became known: a record entered late never rewrites a suspension already served.
+    for unit in sorted(_units(facts, result.scores, policy), key=lambda u: (u.known_on, u.on, u.event_ids)):
         previous = next((s for s in reversed(suspensions)
                          if s.starts_on <= unit.on < add_months(s.ends_on, window)), None)
         if previous is not None:
-            starts = max(unit.known_on, previous.ends_on)
+            # After every suspension still to run, so two never overlap.
+            starts = max(unit.known_on, max(s.ends_on for s in suspensions))
             step = Step(SanctionKind.SUSPENSION, starts, add_months(starts, policy.repeat_suspension_months),
                         unit.event_ids,
                         f"{unit.words}，发生在前次暂停（{previous.starts_on.isoformat()} 至 "
-                        f"{previous.ends_on.isoformat()}）期满后 {window} 个月内，"
+                        f"{previous.ends_on.isoformat()}）期间或期满后 {window} 个月内，"
                         f"再次暂停资格 {policy.repeat_suspension_months} 个月")
             suspensions.append(step)
             result.steps.append(step)
             pending = []
             continue
-        pending = [p for p in pending if add_months(p.on, window) > unit.on]
+        pending = [p for p in pending if _within(p.on, unit.on, window)]
         pending.append(unit)
         if len(pending) >= policy.serious_events_for_suspension:
-            starts = unit.known_on
+            starts = max(unit.known_on, max((s.ends_on for s in suspensions), default=unit.known_on))
             words = "；".join(p.words for p in pending)
             step = Step(SanctionKind.SUSPENSION, starts, add_months(starts, policy.suspension_months),
                         tuple(i for p in pending for i in p.event_ids),

@@ -59,9 +59,16 @@ def _local_day(moment) -> date:
 
 
 def lock_expert_row(expert_id: int) -> None:
-    """One recomputation per expert at a time (SQLite's single writer already serialises)."""
+    """One change to an expert's integrity at a time, taken before the first audit entry of the transaction
+    (the audit chain's lock comes after row locks everywhere, so the two never wait on each other).
+
+    PostgreSQL: a row lock. SQLite: a write, which takes the database's single write lock at once, so
+    nothing read afterwards can be stale.
+    """
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.select(Expert.id).where(Expert.id == expert_id).with_for_update())
+    else:
+        db.session.execute(sa.text("UPDATE experts SET id = id WHERE id = :id"), {"id": expert_id})
 
 
 # ---------------------------------------------------------------- recomputation
@@ -69,6 +76,8 @@ def lock_expert_row(expert_id: int) -> None:
 
 @dataclass
 class Recomputed:
+    # Events new in this transaction: their notice goes out with the full numbers, once.
+    created: set[int] = field(default_factory=set)
     rescored: list[int] = field(default_factory=list)
     imposed: list[Sanction] = field(default_factory=list)
     revoked: list[Sanction] = field(default_factory=list)
@@ -102,21 +111,26 @@ def _status_on(step: ladder.Step, day: date) -> SanctionStatus:
     return SanctionStatus.IN_FORCE
 
 
-def recompute(actor, expert: Expert, cause: str) -> Recomputed:
+def recompute(actor, expert: Expert, cause: str, *, created: set[int] | None = None) -> Recomputed:
     """Derive everything again from the events that stand, and make the stored state match."""
     lock_expert_row(expert.id)
     policy = current_policy()
     day = today()
     events = standing_events(expert.id)
     derivation = ladder.derive([_fact(e) for e in events], policy)
-    report = Recomputed()
+    report = Recomputed(created=created or set())
     for event in events:
         scored = derivation.scores[event.id]
         if (event.severity, event.points) != (scored.severity, scored.points):
             audit.record(actor, "integrity.event.rescore", "integrity_event", event.id, cause=cause,
                          before=[event.severity.value, event.points], after=[scored.severity.value, scored.points])
+            heavier = scored.points > event.points and event.id not in report.created
             event.severity, event.points = scored.severity, scored.points
             report.rescored.append(event.id)
+            if heavier:
+                # A heavier record is a new decision for the expert: a fresh appeal window, and word of it.
+                event.appeal_until = max(event.appeal_until, _appeal_until(day))
+                _tell_recorded(event, f"记录已重新认定（{cause}）")
     stored = {s.ladder_key: s for s in sanctions_of_expert(expert.id)
               if s.ladder_key is not None and s.status is not SanctionStatus.REVOKED}
     wanted = {step.key: step for step in derivation.steps}
@@ -129,6 +143,7 @@ def recompute(actor, expert: Expert, cause: str) -> Recomputed:
     by_id = {e.id: e for e in events}
     for key, step in wanted.items():
         if key in stored:
+            _follow(actor, stored[key], step, [by_id[i] for i in step.event_ids], day)
             continue
         sanction = Sanction(expert_id=expert.id, kind=step.kind, status=_status_on(step, day), ladder_key=key,
                             starts_on=step.starts_on, ends_on=step.ends_on, explanation=step.explanation,
@@ -146,6 +161,27 @@ def recompute(actor, expert: Expert, cause: str) -> Recomputed:
     _tell_about(expert, report)
     _refresh_open_assessment(expert)
     return report
+
+
+def _follow(actor, sanction: Sanction, step: ladder.Step, events: list[IntegrityEvent], day: date) -> None:
+    """The same step derived again with other dates or words (an earlier event fell away, the rules changed):
+    the stored one follows it, its status read again from the new dates."""
+    if (sanction.starts_on, sanction.ends_on, sanction.explanation) == (step.starts_on, step.ends_on, step.explanation):
+        return
+    before = [sanction.starts_on, sanction.ends_on]
+    sanction.starts_on, sanction.ends_on, sanction.explanation = step.starts_on, step.ends_on, step.explanation
+    sanction.events = events
+    ended_early = sanction.status is SanctionStatus.ENDED and sanction.status_reason is not None
+    if sanction.kind is SanctionKind.SUSPENSION and not ended_early:
+        sanction.status = _status_on(step, day)
+    audit.record(actor, "sanction.update", "sanction", sanction.id, expert_id=sanction.expert_id, before=before,
+                 after=[step.starts_on, step.ends_on], status=sanction.status.value)
+
+
+def dismissal_pending(expert_id: int) -> Sanction | None:
+    return db.session.execute(sa.select(Sanction).where(
+        Sanction.expert_id == expert_id, Sanction.kind == SanctionKind.DISMISSAL,
+        Sanction.status == SanctionStatus.PENDING).limit(1)).scalar_one_or_none()
 
 
 def _holding(sanctions: list[Sanction]) -> list[Sanction]:
@@ -198,11 +234,28 @@ def _execute_due_dismissals(expert: Expert, day: date) -> int:
         if expert.status in (ExpertStatus.ACTIVE, ExpertStatus.SUSPENDED):
             _exit(None, expert, ExitReason.INTEGRITY, sanction.explanation[:500], "exit")
         else:
-            sanction.status_reason = f"专家已处于“{expert.status.label}”状态"
+            sanction.status_reason = f"专家已处于“{expert.status.label}”状态，补记再申请禁止期"
+            _ban_after_exit(expert, day)
         audit.record(None, "sanction.execute", "sanction", sanction.id, expert_id=expert.id)
         done += 1
     db.session.flush()
     return done
+
+
+def _ban_after_exit(expert: Expert, day: date) -> None:
+    """Left the pool another way while the dismissal waited (term end, age): the ban follows all the same."""
+    from experts_service.lifecycle.models import ExpertExit
+    from experts_service.lifecycle.operations import _add_years
+
+    last = db.session.execute(sa.select(ExpertExit).where(ExpertExit.expert_id == expert.id)
+                              .order_by(ExpertExit.id.desc()).limit(1)).scalar_one_or_none()
+    if last is None:
+        return
+    ban_until = _add_years(day, current_policy().reapply_ban_years_integrity)
+    if last.ban_until is None or last.ban_until < ban_until:
+        before = last.ban_until
+        last.ban_until = ban_until
+        audit.record(None, "expert.ban", "expert", expert.id, exit_id=last.id, before=before, ban_until=ban_until)
 
 
 def _tell_about(expert: Expert, report: Recomputed) -> None:
@@ -236,50 +289,57 @@ def _appeal_until(day: date) -> date:
     return day + timedelta(days=current_policy().appeal_window_days)
 
 
-def sync_workflow_event(expert: Expert, key: str, kind: EventKind | None, *, occurred_on: date | None = None,
+def sync_workflow_event(expert: Expert, source: str, kind: EventKind | None, *, occurred_on: date | None = None,
                         description: str = "", panel_request_id: int | None = None) -> IntegrityEvent | None:
-    """The event a workflow record implies (None: it implies none any more), kept in step with the record.
+    """The event a workflow record (`source`, e.g. "attendance:12") implies, kept in step with the record;
+    None: it implies none any more.
 
-    A revoked event (its appeal was upheld) stays revoked whatever the record says later.
+    The kind is part of the event's key: a record that changes from late to absent withdraws the one event
+    and records the other, which the expert is told of and may appeal afresh. A revoked event (its appeal
+    upheld) stays revoked whatever the record says later.
     """
-    event = db.session.execute(sa.select(IntegrityEvent).where(IntegrityEvent.source_key == key)).scalar_one_or_none()
-    if kind is None:
-        if event is None or event.status is not EventStatus.STANDING:
-            return event
-        event.status = EventStatus.WITHDRAWN
-        event.status_reason = "来源记录已更正，不再构成失信"
-        audit.record(None, "integrity.event.withdraw", "integrity_event", event.id, source_key=key)
-        recompute(None, expert, f"来源记录已更正（{event.kind.label}，{event.occurred_on.isoformat()}）")
+    lock_expert_row(expert.id)
+    mine = db.session.execute(sa.select(IntegrityEvent).where(
+        IntegrityEvent.source_key.like(f"{source}:%"))).scalars().all()
+    wanted_key = f"{source}:{kind.value}" if kind is not None else None
+    changed = []
+    for other in mine:
+        if other.source_key != wanted_key and other.status is EventStatus.STANDING:
+            other.status, other.status_reason = EventStatus.WITHDRAWN, "来源记录已更正，不再构成该项失信"
+            audit.record(None, "integrity.event.withdraw", "integrity_event", other.id, source_key=other.source_key)
+            changed.append(f"来源记录已更正（{other.kind.label}，{other.occurred_on.isoformat()}）")
+    event = next((e for e in mine if e.source_key == wanted_key), None)
+    created = set()
+    if kind is not None and (event is None or event.status is EventStatus.WITHDRAWN):
+        if event is None:
+            # created_at from the service clock: the ladder dates sanctions from the day an event was recorded.
+            event = IntegrityEvent(expert_id=expert.id, source=EventSource.WORKFLOW, source_key=wanted_key,
+                                   created_at=now(), kind=kind, severity=Severity.MINOR, points=0,
+                                   appeal_until=_appeal_until(today()))
+            db.session.add(event)
+        elif not event.appeals:
+            event.appeal_until = max(event.appeal_until, _appeal_until(today()))
+        event.occurred_on, event.description, event.panel_request_id = occurred_on, description, panel_request_id
+        event.status, event.status_reason = EventStatus.STANDING, None
+        db.session.flush()
+        created.add(event.id)
+        audit.record(None, "integrity.event.record", "integrity_event", event.id, expert_id=expert.id,
+                     kind=kind.value, occurred_on=occurred_on, source_key=wanted_key)
+        changed.append(f"新增诚信记录（{kind.label}，{occurred_on.isoformat()}）")
+    if not changed:
         return event
-    if event is not None and event.status is EventStatus.REVOKED:
-        return event
-    if event is not None and event.status is EventStatus.STANDING and event.kind is kind \
-            and event.occurred_on == occurred_on:
-        return event
-    created = event is None
-    if created:
-        # created_at from the service clock: the ladder dates sanctions from the day an event was recorded.
-        event = IntegrityEvent(expert_id=expert.id, source=EventSource.WORKFLOW, source_key=key, created_at=now(),
-                               appeal_until=_appeal_until(today()), severity=Severity.MINOR, points=0)
-        db.session.add(event)
-    event.kind, event.occurred_on, event.description = kind, occurred_on, description
-    event.panel_request_id = panel_request_id
-    event.status, event.status_reason = EventStatus.STANDING, None
-    db.session.flush()
-    audit.record(None, "integrity.event.record" if created else "integrity.event.update", "integrity_event",
-                 event.id, expert_id=expert.id, kind=kind.value, occurred_on=occurred_on, source_key=key)
-    recompute(None, expert, f"新增诚信记录（{kind.label}，{occurred_on.isoformat()}）")
+    recompute(None, expert, "；".join(changed), created=created)
     if created:
         _tell_recorded(event)
     return event
 
 
-def _tell_recorded(event: IntegrityEvent) -> None:
+def _tell_recorded(event: IntegrityEvent, heading: str = "新的诚信记录") -> None:
     from experts_service.notifications.operations import notify, users_of_expert
 
     costs = f"扣 {event.points} 分" if event.points else "不扣分"
     notify(users_of_expert(event.expert_id), "integrity.event",
-           f"新的诚信记录：{event.kind.label}（{event.severity.label}，{costs}）",
+           f"{heading}：{event.kind.label}（{event.severity.label}，{costs}）",
            f"{event.description}\n如有异议，可于 {event.appeal_until.isoformat()} 前提出申诉。",
            link=EVENT_LINK.format(id=event.id))
 
@@ -346,6 +406,7 @@ def _store_evidence(actor, event: IntegrityEvent, files: list[tuple[str | None, 
 def record_event(actor, expert: Expert, data: dict[str, Any], files: list[tuple[str | None, bytes]]) -> IntegrityEvent:
     """The talent office records an event with its evidence (at least one file)."""
     authorize(actor, "integrity.record", expert)
+    lock_expert_row(expert.id)
     errors: dict[str, list[str]] = {}
     try:
         kind = EventKind(data.get("kind"))
@@ -370,7 +431,8 @@ def record_event(actor, expert: Expert, data: dict[str, Any], files: list[tuple[
     if panel_request_id is not None:
         from experts_service.panels.models import PanelRequest
 
-        if db.session.get(PanelRequest, panel_request_id) is None:
+        if not isinstance(panel_request_id, int) or isinstance(panel_request_id, bool) \
+                or db.session.get(PanelRequest, panel_request_id) is None:
             errors["panel_request_id"] = ["未找到该论证申请"]
     if errors:
         raise ValidationFailed(fields=errors)
@@ -386,7 +448,7 @@ def record_event(actor, expert: Expert, data: dict[str, Any], files: list[tuple[
     _store_evidence(actor, event, files)
     audit.record(actor, "integrity.event.record", "integrity_event", event.id, expert_id=expert.id,
                  kind=kind.value, occurred_on=occurred_on, evidence=len(files))
-    recompute(actor, expert, f"登记诚信记录（{kind.label}，{occurred_on.isoformat()}）")
+    recompute(actor, expert, f"登记诚信记录（{kind.label}，{occurred_on.isoformat()}）", created={event.id})
     _tell_recorded(event)
     return event
 
@@ -404,6 +466,8 @@ def withdraw_event(actor, event: IntegrityEvent, reason: str) -> IntegrityEvent:
     text = _text(reason, "reason", "撤回原因", 500)
     if event.source is not EventSource.MANUAL:
         raise Conflict("系统自动记录的失信随来源记录更正，或经申诉撤销，不能直接撤回")
+    lock_expert_row(event.expert_id)
+    db.session.refresh(event)
     if event.status is not EventStatus.STANDING:
         raise Conflict(f"该记录{event.status.label}")
     event.status, event.status_reason = EventStatus.WITHDRAWN, text
@@ -494,15 +558,30 @@ class DailyIntegrity:
     reinstated: int = 0
     dismissed: int = 0
 
+    def add(self, other: DailyIntegrity) -> None:
+        for key, value in other.__dict__.items():
+            setattr(self, key, getattr(self, key) + value)
 
-def run_daily(day: date | None = None) -> DailyIntegrity:
-    """Suspensions start and end on their dates; dismissals whose appeal time is over are carried out."""
-    day = day or today()
+
+def due_expert_ids(day: date) -> list[int]:
+    """Experts with a suspension to start or end by `day`, or a dismissal waiting to be carried out."""
+    suspension_due = sa.and_(Sanction.kind == SanctionKind.SUSPENSION, sa.or_(
+        sa.and_(Sanction.status == SanctionStatus.PENDING, Sanction.starts_on <= day),
+        sa.and_(Sanction.status.in_((SanctionStatus.PENDING, SanctionStatus.IN_FORCE)), Sanction.ends_on <= day)))
+    dismissal_waiting = sa.and_(Sanction.kind == SanctionKind.DISMISSAL, Sanction.status == SanctionStatus.PENDING)
+    return list(db.session.execute(sa.select(Sanction.expert_id).where(sa.or_(suspension_due, dismissal_waiting))
+                                   .distinct().order_by(Sanction.expert_id)).scalars())
+
+
+def run_daily_for(expert_id: int, day: date) -> DailyIntegrity:
+    """One expert's sanctions on `day`: suspensions start and end on their dates, a dismissal whose appeal
+    time is over is carried out. The expert's lock first, then the records, then the audit entries."""
+    lock_expert_row(expert_id)
     report = DailyIntegrity()
-    touched: set[int] = set()
     for sanction in db.session.execute(sa.select(Sanction).where(
-            Sanction.kind == SanctionKind.SUSPENSION,
+            Sanction.expert_id == expert_id, Sanction.kind == SanctionKind.SUSPENSION,
             Sanction.status.in_((SanctionStatus.PENDING, SanctionStatus.IN_FORCE)))).scalars().all():
+        db.session.refresh(sanction)
         before = sanction.status
         if sanction.ends_on <= day:
             sanction.status = SanctionStatus.ENDED
@@ -511,16 +590,21 @@ def run_daily(day: date | None = None) -> DailyIntegrity:
             sanction.status = SanctionStatus.IN_FORCE
             report.suspensions_started += 1
         if sanction.status is not before:
-            audit.record(None, "sanction.status", "sanction", sanction.id, expert_id=sanction.expert_id,
+            audit.record(None, "sanction.status", "sanction", sanction.id, expert_id=expert_id,
                          before=before.value, after=sanction.status.value)
-            touched.add(sanction.expert_id)
-    pending_dismissals = db.session.execute(sa.select(Sanction.expert_id).where(
-        Sanction.kind == SanctionKind.DISMISSAL, Sanction.status == SanctionStatus.PENDING)).scalars().all()
     db.session.flush()
-    for expert_id in sorted(touched | set(pending_dismissals)):
-        expert = db.session.get(Expert, expert_id)
-        report.reinstated += enforce_status(expert) == "reinstated"
-        report.dismissed += _execute_due_dismissals(expert, day)
+    expert = db.session.get(Expert, expert_id)
+    report.reinstated += enforce_status(expert) == "reinstated"
+    report.dismissed += _execute_due_dismissals(expert, day)
+    return report
+
+
+def run_daily(day: date | None = None) -> DailyIntegrity:
+    """Every expert due on `day`, in one transaction (tests, small runs; the command commits per expert)."""
+    day = day or today()
+    report = DailyIntegrity()
+    for expert_id in due_expert_ids(day):
+        report.add(run_daily_for(expert_id, day))
     return report
 
 

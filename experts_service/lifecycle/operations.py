@@ -641,9 +641,18 @@ def suspend_now(actor, expert: Expert, reason: str, *, until: date | None = None
     return expert
 
 
+def _refuse_while_dismissal_pending(expert: Expert, step: str) -> None:
+    from experts_service.integrity.operations import dismissal_pending
+
+    pending = dismissal_pending(expert.id)
+    if pending is not None:
+        raise Conflict(f"该专家因严重失信待解聘（{pending.explanation[:60]}…），申诉处理完毕前不能{step}")
+
+
 def reinstate(actor, expert: Expert, reason: str) -> Expert:
     _pooled_step(actor, expert, "reinstate")
     text = _required_reason(reason)
+    _refuse_while_dismissal_pending(expert, "恢复资格")
     from experts_service.integrity.operations import end_suspensions_early
 
     ended = end_suspensions_early(actor, expert, text)
@@ -699,6 +708,9 @@ def _exit(actor, expert: Expert, reason: ExitReason, note: str, action: str) -> 
 
 
 def resign(actor, expert: Expert, reason: str) -> ExpertExit:
+    # Resigning would leave without the re-application ban a pending integrity dismissal carries.
+    _pooled_step(actor, expert, "resign", "expert.self_service")
+    _refuse_while_dismissal_pending(expert, "辞聘")
     return exit_expert(actor, expert, ExitReason.RESIGNATION, reason or "", action="resign")
 
 
@@ -945,14 +957,10 @@ class DailyReport:
     renewals_opened: int = 0
     term_exits: int = 0
     age_exits: int = 0
-    suspensions_started: int = 0
-    reinstated: int = 0
-    integrity_dismissals: int = 0
 
     @property
     def changed(self) -> int:
-        return (self.notices_closed + self.renewals_opened + self.term_exits + self.age_exits
-                + self.suspensions_started + self.reinstated + self.integrity_dismissals)
+        return self.notices_closed + self.renewals_opened + self.term_exits + self.age_exits
 
 
 def run_daily() -> DailyReport:
@@ -992,13 +1000,6 @@ def run_daily() -> DailyReport:
                 Expert.birth_date <= born_by)).scalars().all():
             _exit(None, expert, ExitReason.AGE_LIMIT, f"已超过 {limit} 岁", "exit")
             report.age_exits += 1
-    # Sanctions last: an expert who left the pool today (term, age) is not reinstated or dismissed again.
-    from experts_service.integrity.operations import run_daily as integrity_daily
-
-    integrity = integrity_daily(day)
-    report.suspensions_started = integrity.suspensions_started
-    report.reinstated = integrity.reinstated
-    report.integrity_dismissals = integrity.dismissed
     audit_summary = {"day": day, **report.__dict__}
     if report.changed:
         audit.record(None, "lifecycle.run_daily", "lifecycle", day.isoformat(), **audit_summary)

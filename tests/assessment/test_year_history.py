@@ -20,7 +20,7 @@ from experts_service.core.errors import Conflict
 from experts_service.experts.models import Expert, ExpertStatus
 from experts_service.extensions import db
 from experts_service.integrity import operations as integrity
-from experts_service.integrity.models import IntegrityEvent, Sanction, SanctionKind, SanctionStatus
+from experts_service.integrity.models import IntegrityEvent, SanctionKind, SanctionStatus
 from experts_service.lifecycle.models import ExitReason, ExpertExit
 from experts_service.notifications.models import Notification
 from experts_service.panels.models import Engagement, EngagementStatus
@@ -194,7 +194,11 @@ def test_a_year_graded_and_approved_as_computed_by_hand(app, factory, year_world
     assert results["子未参与"].rating_score is None and results["子未参与"].engagements == 0
     assert results["巳四舍五入"].rating_score == Decimal("87.67")
 
-    set_today(app, date(2026, 1, 6))
+    # Not while an appeal window of the year is open: 己收礼's runs to 14 January.
+    with pytest.raises(Conflict, match="最迟于 2026-01-14 届满"):
+        assessment.approve(world.office, cycle)
+    db.session.rollback()
+    set_today(app, date(2026, 1, 15))
     approval = assessment.approve(world.office, cycle, "经人才工作领导小组审议通过。")
     db.session.commit()
     assert sorted(r.expert.name for r in approval.dismissed) == ["己收礼", "普十四", "癸不合格"]
@@ -202,7 +206,7 @@ def test_a_year_graded_and_approved_as_computed_by_hand(app, factory, year_world
     assert sorted(r.expert.name for r in approval.reminded) == ["壬连续", "普八", "普六", "申六十", "辛提醒"]
     exits = {db.session.get(Expert, e.expert_id).name: e for e in db.session.execute(sa.select(ExpertExit)).scalars()}
     assert exits["癸不合格"].reason is ExitReason.ASSESSMENT_FAILED and exits["癸不合格"].ban_until is None
-    assert exits["己收礼"].reason is ExitReason.INTEGRITY and exits["己收礼"].ban_until == date(2031, 1, 6)
+    assert exits["己收礼"].reason is ExitReason.INTEGRITY and exits["己收礼"].ban_until == date(2031, 1, 15)
     assert exits["戊泄密"].reason is ExitReason.INTEGRITY
     # Every assessed expert still in the pool was told, with the grade.
     told = db.session.execute(sa.select(Notification.subject).where(
@@ -225,7 +229,7 @@ def test_a_year_graded_and_approved_as_computed_by_hand(app, factory, year_world
     # A later upheld appeal does not move an approved result.
     event = db.session.execute(sa.select(IntegrityEvent).where(IntegrityEvent.expert_id == experts["丁迟到"])
                                ).scalar_one()
-    assert event.appeal_until < date(2026, 1, 6)
+    assert event.appeal_until < date(2026, 1, 15)
     assert _snapshot(cycle) == after
 
     # The next year: 壬 is 基本合格 again (two in a row: dismissed); 辛, not engaged, is not.
@@ -246,17 +250,22 @@ def test_a_year_graded_and_approved_as_computed_by_hand(app, factory, year_world
     assert db.session.get(Expert, experts["壬连续"]).status is ExpertStatus.EXITED
 
 
-def test_approval_waits_for_open_appeals_of_the_year(app, factory):
+def test_approval_waits_until_every_record_of_the_year_is_final(app, factory):
     set_today(app, date(2025, 1, 2))
     world = World(factory)
     expert = world.expert("待申诉")
     user = factory.user(Role.EXPERT, expert_id=expert.id)
     event = _record(app, world.office, expert.id, "late", date(2025, 12, 20))
     set_today(app, date(2026, 1, 2))
-    integrity.file_appeal(user, event, "当日交通管制，已提前电话告知会务组。")
     cycle = assessment.open_cycle(world.office, YEAR)
     db.session.commit()
-    with pytest.raises(Conflict, match="1 件涉及 2025 年度诚信记录的申诉未处理"):
+    with pytest.raises(Conflict, match="尚有 1 条 2025 年度诚信记录在申诉期内或申诉未处理（申诉期最迟于 2026-01-04 届满）"):
+        assessment.approve(world.office, cycle)
+    db.session.rollback()
+    integrity.file_appeal(user, event, "当日交通管制，已提前电话告知会务组。")
+    db.session.commit()
+    set_today(app, date(2026, 1, 10))  # the window is over, the appeal still waits
+    with pytest.raises(Conflict, match="尚有 1 条"):
         assessment.approve(world.office, cycle)
     db.session.rollback()
     appeal = event.appeals[0]
@@ -266,4 +275,4 @@ def test_approval_waits_for_open_appeals_of_the_year(app, factory):
     assert result.integrity_score == Decimal(100)  # the open cycle followed the upheld appeal
     assessment.approve(world.office, cycle)
     db.session.commit()
-    assert db.session.execute(sa.select(Sanction)).scalars().all() == []
+    assert cycle.status.value == "approved"

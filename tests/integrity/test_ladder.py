@@ -98,3 +98,22 @@ def test_derivation_does_not_depend_on_the_order_events_arrive_in(events):
     # Every event that costs points belongs to no more than one suspension.
     in_suspensions = [i for s in forward.steps if s.kind is SanctionKind.SUSPENSION for i in s.event_ids]
     assert len(in_suspensions) == len(set(in_suspensions))
+
+
+def test_two_more_during_one_suspension_follow_each_other_rather_than_overlap():
+    facts = [fact(1, "absent", date(2025, 1, 1)), fact(2, "absent", date(2025, 2, 1)),
+             fact(3, "absent", date(2025, 3, 1)), fact(4, "absent", date(2025, 4, 1))]
+    suspensions = [s[1:3] for s in steps(facts) if s[0] is SanctionKind.SUSPENSION]
+    assert suspensions == [(date(2025, 2, 1), date(2025, 8, 1)), (date(2025, 8, 1), date(2026, 8, 1)),
+                           (date(2026, 8, 1), date(2027, 8, 1))]
+
+
+def test_a_record_entered_late_does_not_rewrite_the_suspension_already_served():
+    served = [fact(1, "absent", date(2025, 1, 1)), fact(3, "absent", date(2025, 3, 1))]
+    late_entry = fact(2, "absent", date(2025, 2, 1), recorded=date(2025, 6, 1))
+    before = [s for s in steps(served) if s[0] is SanctionKind.SUSPENSION]
+    after = steps([*served, late_entry])
+    assert before == [(SanctionKind.SUSPENSION, date(2025, 3, 1), date(2025, 9, 1), (1, 3))]
+    assert [s for s in after if s[0] is SanctionKind.SUSPENSION] == before
+    # It happened before that suspension began: a warning of its own.
+    assert (SanctionKind.WARNING, date(2025, 6, 1), None, (2,)) in after

@@ -147,15 +147,22 @@ def test_a_correction_of_the_attendance_withdraws_the_event_and_its_sanction(app
     set_today(app, request.meeting_date)
     engagement_ops.record_attendance(panelled.department_user, seated[1], {"attendance": "late", "minutes_late": 20})
     db.session.commit()
-    event = db.session.execute(sa.select(IntegrityEvent)).scalar_one()
-    assert (event.kind, event.severity, event.points) == (EventKind.LATE, Severity.MINOR, 5)
+    late = db.session.execute(sa.select(IntegrityEvent)).scalar_one()
+    assert (late.kind, late.severity, late.points) == (EventKind.LATE, Severity.MINOR, 5)
+    # Late becomes absent: the late event is withdrawn, an absence recorded, with its own appeal window.
+    set_today(app, request.meeting_date + timedelta(days=4))
     engagement_ops.record_attendance(panelled.department_user, seated[1], {"attendance": "absent"})
     db.session.commit()
-    db.session.refresh(event)
-    assert (event.kind, event.severity, event.points) == (EventKind.ABSENT, Severity.SERIOUS, 15)
+    late, absent = db.session.execute(sa.select(IntegrityEvent).order_by(IntegrityEvent.id)).scalars().all()
+    assert late.status.value == "withdrawn"
+    assert (absent.kind, absent.severity, absent.points) == (EventKind.ABSENT, Severity.SERIOUS, 15)
+    assert absent.appeal_until == request.meeting_date + timedelta(days=4 + 15)
     assert [s.kind for s in db.session.execute(sa.select(Sanction)).scalars()] == [SanctionKind.WARNING]
+    told = db.session.execute(sa.select(Notification.subject).where(
+        Notification.user_id == panelled.user_of(seated[1].expert_id).id, Notification.kind == "integrity.event")
+    ).scalars().all()
+    assert told == ["新的诚信记录：论证会迟到（一般失信，扣 5 分）", "新的诚信记录：无故缺席（较重失信，扣 15 分）"]
     engagement_ops.record_attendance(panelled.department_user, seated[1], {"attendance": "on_time"})
     db.session.commit()
-    db.session.refresh(event)
-    assert event.status.value == "withdrawn"
+    assert {e.status.value for e in db.session.execute(sa.select(IntegrityEvent)).scalars()} == {"withdrawn"}
     assert [s.status for s in db.session.execute(sa.select(Sanction)).scalars()] == [SanctionStatus.REVOKED]
