@@ -116,15 +116,23 @@ def register_blueprints(app: Flask) -> None:
     from experts_service.consultation.todo_views import blueprint as todo_views
     from experts_service.consultation.report_api import blueprints as report_api
     from experts_service.consultation.report_views import blueprint as report_views
+    from experts_service.reports.views import blueprint as statistics_views
+    from experts_service.integrity.api import blueprints as integrity_api
+    from experts_service.integrity.views import blueprint as integrity_views
+    from experts_service.assessment.api import blueprints as assessment_api
+    from experts_service.assessment.views import blueprint as assessment_views
 
     for blueprint in (main_views, accounts_views, roster_views, experts_views, reference_views, admin_views,
                       panels_views, lifecycle_views, notifications_views, consultation_views, todo_views,
                       report_views):
         app.register_blueprint(blueprint)
+    app.register_blueprint(statistics_views)
+    app.register_blueprint(integrity_views)
+    app.register_blueprint(assessment_views)
     api = app.extensions["smorest_api"]
     for blueprint in (accounts_api, users_api, roster_api, experts_api, *reference_api, *panels_api,
                       *lifecycle_api, *consultation_api, *notifications_api, *todo_api,
-                      *report_api):
+                      *report_api, *integrity_api, *assessment_api):
         # API CSRF is enforced in accounts.auth for cookie sessions only;
         # bearer-token clients carry no ambient credentials.
         csrf.exempt(blueprint)

@@ -84,6 +84,26 @@ GET_PAGES = {
     "/panel-requests/{other_request}/materials": {"talent_office": 200, "auditor": 200},
     "/materials/{c_sent_material}": {"department": 200, "talent_office": 200, "auditor": 200, "expert": 200},
     "/materials/{c_unsent_material}": {"department": 200, "talent_office": 200, "auditor": 200, "expert": 404},
+    # Statistics (issue 7): the dashboard is the talent office's own; the reports are for it and the auditor.
+    "/dashboard": {"talent_office": 200},
+    "/dashboard.xlsx": {"talent_office": 200},
+    "/reports": {"talent_office": 200, "auditor": 200},
+    "/reports/assessment/{report_year}": {"talent_office": 200, "auditor": 200},
+    "/reports/assessment/{report_year}.xlsx": {"talent_office": 200, "auditor": 200},
+    # Integrity and the annual assessment (issue 7): the expert's own pages; the office's and auditor's lists
+    # (an expert is sent to their own page); departments see none of it.
+    "/my/integrity": {"expert": 200},
+    "/integrity/events": {"talent_office": 200, "auditor": 200, "expert": 302},
+    "/integrity/events/{i_event}": {"talent_office": 200, "auditor": 200, "expert": 200},
+    "/integrity/events/{i_other_event}": {"talent_office": 200, "auditor": 200},
+    "/integrity/evidence/{i_evidence}": {"talent_office": 200, "auditor": 200, "expert": 200},
+    "/integrity/appeals": {"talent_office": 200},
+    "/experts/{own_expert}/integrity": {"talent_office": 200, "auditor": 200, "expert": 302},
+    "/experts/{other_expert}/integrity": {"talent_office": 200, "auditor": 200},
+    "/assessment": {"talent_office": 200, "auditor": 200, "expert": 302},
+    "/assessment/{a_year}": {"talent_office": 200, "auditor": 200, "expert": 302},
+    "/assessment/{a_year}/results/{a_result}": {"talent_office": 200, "auditor": 200, "expert": 200},
+    "/my/assessment": {"expert": 200},
 }
 POST_ACTIONS = {
     "/experts/{own_expert}/reveal": {"talent_office": 200, "auditor": 200, "expert": 200},
@@ -117,6 +137,18 @@ POST_ACTIONS = {
     "/panel-requests/{c_confirmed_request}/materials": {"department": 422},
     "/panel-requests/{c_materials_request}/materials/sending": {"department": 302},
     "/materials/{c_unsent_material}/delete": {"department": 302},
+    # Integrity and assessment forms without their fields: the page again with field messages (422); computing
+    # needs none; the first 审定 post shows the confirmation step; a self-assessment without its year goes back.
+    "/integrity/events/{i_event}/appeal": {"expert": 422},
+    "/integrity/events/{i_event}/evidence": {"talent_office": 422},
+    "/integrity/events/{i_event}/withdraw": {"talent_office": 422},
+    "/integrity/appeals/{i_appeal}/decide": {"talent_office": 422},
+    "/experts/{own_expert}/integrity": {"talent_office": 422},
+    "/assessment": {"talent_office": 422},
+    "/assessment/{a_year}/compute": {"talent_office": 302},
+    "/assessment/{a_year}/results/{a_result}/adjust": {"talent_office": 422},
+    "/assessment/{a_year}/approve": {"talent_office": 200},
+    "/my/assessment": {"expert": 302},
 }
 PANEL_KEYS = ("own_item", "other_item", "own_request", "other_request", "own_recommendation",
               "other_recommendation", "own_draw")
@@ -202,7 +234,31 @@ CONSULTATION_KEYS = ("c_invitation", "c_fresh_engagement", "c_signed_opinion", "
                      "c_materials_request")
 
 
+def _report_year() -> int:
+    """A year with an assessment cycle (no results needed: the matrix tests the role gate)."""
+    from experts_service.assessment.models import AssessmentCycle, CycleStatus
+
+    db.session.add(AssessmentCycle(year=2024, status=CycleStatus.OPEN))
+    db.session.commit()
+    return 2024
+
+
+INTEGRITY_KEYS = ("i_event", "i_other_event", "i_evidence", "i_appeal", "a_year", "a_result")
+
+
+def _integrity_world(factory, world) -> dict:
+    from experts_service.experts.models import Expert
+    from tests.integrity.subjects import page_subjects
+
+    return {**world, **page_subjects(factory, db.session.get(Expert, world["own_expert"]),
+                                     db.session.get(Expert, world["other_expert"]))}
+
+
 def _with_panels(request, world, path):
+    if "{report_year}" in path:
+        return {**world, "report_year": _report_year()}
+    if any("{" + key + "}" in path for key in INTEGRITY_KEYS):
+        return _integrity_world(request.getfixturevalue("factory"), world)
     if any("{" + key + "}" in path for key in CONSULTATION_KEYS):
         return _consultation_world(request.getfixturevalue("factory"), world, path)
     if any("{" + key + "}" in path for key in LIFECYCLE_KEYS):

@@ -41,6 +41,8 @@ CENT = Decimal("0.01")
 MAX_SUMMARY = 3000
 MAX_REASON = 1000
 POOLED = (ExpertStatus.ACTIVE, ExpertStatus.SUSPENDED)
+# The years a cycle may have (the table's CHECK constraint holds the same range).
+MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
 def _round(value: Decimal) -> Decimal:
@@ -279,7 +281,7 @@ def open_cycle(actor, year: int) -> AssessmentCycle:
     current = today().year
     if year > current:
         raise ValidationFailed(fields={"year": [f"不能开启尚未开始的年度（今年是 {current} 年）"]})
-    if year < 2000:
+    if year < MIN_YEAR:
         raise ValidationFailed(fields={"year": ["年度无效"]})
     if db.session.execute(sa.select(AssessmentCycle.id).where(AssessmentCycle.year == year)).first():
         raise Conflict(f"{year} 年度考核已经开启")
@@ -303,6 +305,8 @@ def open_cycle(actor, year: int) -> AssessmentCycle:
 
 def get_cycle(actor, year: int) -> AssessmentCycle:
     authorize(actor, "assessment.read")
+    if not MIN_YEAR <= year <= MAX_YEAR:  # also keeps a 20-digit number away from the database
+        raise NotFound(f"{year} 年度考核尚未开启")
     cycle = db.session.execute(sa.select(AssessmentCycle).where(AssessmentCycle.year == year)).scalar_one_or_none()
     if cycle is None:
         raise NotFound(f"{year} 年度考核尚未开启")

@@ -23,6 +23,7 @@ class NavItem:
 NAVIGATION = (
     # The to-do list (consultation.todo): the roles that have one; its badge counts the entries.
     NavItem("待办", "todo.index", roles=("department", "expert", "talent_office")),
+    NavItem("工作台", "reports.dashboard", "dashboard.read"),
     NavItem("专家库", "experts.index", "expert.list"),
     NavItem("新增专家", "experts.create", "expert.create"),
     NavItem("我的信息", "experts.mine", roles=("expert",)),
@@ -31,6 +32,12 @@ NAVIGATION = (
     NavItem("入库申请", "lifecycle.applications", "application.read"),
     NavItem("续聘与变更", "lifecycle.renewals", "lifecycle.read"),
     NavItem("评审组", "lifecycle.review_groups", "lifecycle.read"),
+    # Integrity and the annual assessment (issue 7): the office's and auditor's lists, the expert's own pages.
+    NavItem("诚信记录", "integrity.events", roles=("talent_office", "auditor")),
+    NavItem("年度考核", "assessment.cycles", roles=("talent_office", "auditor")),
+    NavItem("我的诚信", "integrity.mine", "integrity.appeal"),
+    NavItem("年度考核", "assessment.mine", "assessment.self_assess"),
+    NavItem("统计报表", "reports.index", "statistics.read"),
     NavItem("本单位", "reference.my_organisation", roles=("department",)),
     NavItem("单位", "reference.organisations", "organisation.create"),
     NavItem("领域与层次", "reference.taxonomy", "domain.manage"),

@@ -72,12 +72,13 @@ class EventStatus(str, enum.Enum):
     STANDING = "standing"
     # An upheld appeal: the event no longer counts anywhere.
     REVOKED = "revoked"
-    # The workflow record behind it was corrected (attendance changed, ...).
+    # The workflow record behind it was corrected (attendance changed, ...), or the office took back
+    # a record it entered by mistake; status_reason says which.
     WITHDRAWN = "withdrawn"
 
     @property
     def label(self) -> str:
-        return {"standing": "有效", "revoked": "申诉成立已撤销", "withdrawn": "来源记录更正已撤回"}[self.value]
+        return {"standing": "有效", "revoked": "申诉成立已撤销", "withdrawn": "已撤回"}[self.value]
 
 
 class IntegrityEvent(TimestampMixin, Base):
@@ -90,7 +91,7 @@ class IntegrityEvent(TimestampMixin, Base):
     severity: Mapped[Severity] = mapped_column(enum_column(Severity, "integrity_severity"))
     points: Mapped[int]
     source: Mapped[EventSource] = mapped_column(enum_column(EventSource, "integrity_event_source"))
-    # For workflow events, the record it came from ("attendance:12"): one event per record.
+    # For workflow events, the record it came from and the kind ("attendance:12:late"): one event each.
     source_key: Mapped[str | None] = mapped_column(sa.String(60), unique=True)
     panel_request_id: Mapped[int | None] = mapped_column(sa.ForeignKey("panel_requests.id"), index=True)
     occurred_on: Mapped[date] = mapped_column(index=True)

@@ -390,7 +390,7 @@ def _store_evidence(actor, event: IntegrityEvent, files: list[tuple[str | None, 
     checked = [documents.check_file(name, data) for name, data in files]
     stored = []
     for item in checked:
-        evidence = IntegrityEvidence(event=event, original_name=item.original_name,
+        evidence = IntegrityEvidence(event=event, original_name=item.original_name, uploaded_at=now(),
                                      stored_name=documents.store(item), content_type=item.content_type,
                                      size_bytes=len(item.data), sha256=item.sha256,
                                      uploaded_by_id=getattr(actor, "id", None))
@@ -480,13 +480,23 @@ def withdraw_event(actor, event: IntegrityEvent, reason: str) -> IntegrityEvent:
 # ---------------------------------------------------------------- appeals
 
 
+def appealable(event: IntegrityEvent) -> bool:
+    """What file_appeal accepts, for showing (or not) the form: standing, not appealed, within the window."""
+    return event.status is EventStatus.STANDING and not event.appeals and today() <= event.appeal_until
+
+
 def file_appeal(actor, event: IntegrityEvent, reason: str) -> IntegrityAppeal:
     authorize(actor, "integrity.appeal", event)
     text = _text(reason, "reason", "申诉理由", MAX_REASON)
+    # Two appeals sent at once: the second waits here and then finds the first.
+    lock_expert_row(event.expert_id)
+    db.session.refresh(event)
     if event.status is not EventStatus.STANDING:
         raise Conflict(f"该记录{event.status.label}，无需申诉")
-    if event.appeals:
-        raise Conflict(f"已于 {event.appeals[0].filed_at.astimezone(display_zone()):%Y-%m-%d} 提出申诉，每条记录只能申诉一次")
+    earlier = db.session.execute(sa.select(IntegrityAppeal).where(IntegrityAppeal.event_id == event.id)
+                                 ).scalar_one_or_none()
+    if earlier is not None:
+        raise Conflict(f"已于 {earlier.filed_at.astimezone(display_zone()):%Y-%m-%d} 提出申诉，每条记录只能申诉一次")
     if today() > event.appeal_until:
         raise Conflict(f"申诉期已于 {event.appeal_until.isoformat()} 届满")
     appeal = IntegrityAppeal(event=event, reason=text, filed_by_id=actor.id, status=AppealStatus.PENDING,

@@ -225,6 +225,51 @@ NOTIFICATION_OPERATIONS: tuple[Operation, ...] = (
               path_ids=_n(user_id="user")),
 )
 
+
+def _i(**keys: str) -> Callable[[Subjects], dict]:
+    """Path ids from the integrity and assessment subjects (tests/integrity/subjects.py)."""
+    return lambda s: {name: s.lifecycle[key] for name, key in keys.items()}
+
+
+_EVIDENCE_PDF = ("证据.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")
+
+# Integrity records, appeals and sanctions; the annual assessment (issue 7).
+INTEGRITY_OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/api/v1/integrity-events", "integrity.read", 200),
+    Operation("GET", "/api/v1/integrity-events/<id:event_id>", "integrity.read", 200, path_ids=_i(event_id="event")),
+    Operation("GET", "/api/v1/experts/<id:expert_id>/integrity-events", "integrity.read", 200),
+    Operation("POST", "/api/v1/experts/<id:expert_id>/integrity-events", "integrity.record", 201,
+              files=lambda: {"kind": (None, "late"), "occurred_on": (None, date.today().isoformat()),
+                             "description": (None, "矩阵测试：迟到 15 分钟"), "file": _EVIDENCE_PDF}),
+    Operation("GET", "/api/v1/experts/<id:expert_id>/sanctions", "integrity.read", 200),
+    Operation("POST", "/api/v1/integrity-events/<id:event_id>/evidence", "integrity.record", 201,
+              path_ids=_i(event_id="event"), files=lambda: {"file": _EVIDENCE_PDF}),
+    Operation("GET", "/api/v1/integrity-evidence/<id:evidence_id>", "integrity.read", 200,
+              path_ids=_i(evidence_id="evidence"), json_response=False),
+    Operation("POST", "/api/v1/integrity-events/<id:event_id>/withdrawal", "integrity.record", 200,
+              lambda s: {"reason": "矩阵测试：登记有误"}, path_ids=_i(event_id="event")),
+    Operation("POST", "/api/v1/integrity-events/<id:event_id>/appeal", "integrity.appeal", 201,
+              lambda s: {"reason": "矩阵测试：当日交通管制"}, path_ids=_i(event_id="event")),
+    Operation("GET", "/api/v1/integrity-appeals", "integrity.decide", 200),
+    Operation("POST", "/api/v1/integrity-appeals/<id:appeal_id>/decision", "integrity.decide", 200,
+              lambda s: {"upheld": True, "reason": "矩阵测试：情况属实"}, path_ids=_i(appeal_id="appeal")),
+    Operation("GET", "/api/v1/assessment-cycles", "assessment.read", 200),
+    Operation("POST", "/api/v1/assessment-cycles", "assessment.manage", 201,
+              lambda s: {"year": date.today().year}),
+    Operation("GET", "/api/v1/assessment-cycles/<int:year>", "assessment.read", 200, path_ids=_i(year="year")),
+    Operation("POST", "/api/v1/assessment-cycles/<int:year>/computation", "assessment.manage", 200,
+              path_ids=_i(year="year")),
+    Operation("PUT", "/api/v1/assessment-cycles/<int:year>/self-assessment", "assessment.self_assess", 200,
+              lambda s: {"score": 85, "summary": "矩阵测试：全年参与论证"}, path_ids=_i(year="year")),
+    Operation("POST", "/api/v1/assessment-cycles/<int:year>/approval", "assessment.manage", 200,
+              lambda s: {"note": "矩阵测试"}, path_ids=_i(year="year")),
+    Operation("GET", "/api/v1/assessment-results/mine", "assessment.self_assess", 200),
+    Operation("GET", "/api/v1/assessment-results/<id:result_id>", "assessment.read", 200,
+              path_ids=_i(result_id="result")),
+    Operation("POST", "/api/v1/assessment-results/<id:result_id>/adjustment", "assessment.manage", 200,
+              lambda s: {"total": 80, "reason": "矩阵测试：调整"}, path_ids=_i(result_id="result")),
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/experts", "expert.list", 200),
     Operation("POST", "/api/v1/experts", "expert.create", 201, lambda s: s.new_expert_payload),
@@ -275,6 +320,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *LIFECYCLE_OPERATIONS,
     *CONSULTATION_OPERATIONS,
     *NOTIFICATION_OPERATIONS,
+    *INTEGRITY_OPERATIONS,
     # The signed-in user's to-do list (consultation.todo): every role, empty for those without one.
     Operation("GET", "/api/v1/todo", SIGNED_IN, 200),
 )

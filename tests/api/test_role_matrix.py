@@ -15,6 +15,7 @@ from experts_service.core.auth import PERMISSIONS, Role
 from tests.api.helpers import assert_error, database_state
 from tests.api.operation_table import (
     CONSULTATION_OPERATIONS,
+    INTEGRITY_OPERATIONS,
     LIFECYCLE_OPERATIONS,
     NOTIFICATION_OPERATIONS,
     OPERATIONS,
@@ -23,6 +24,7 @@ from tests.api.operation_table import (
     Subjects,
 )
 from tests.consultation.subjects import consultation_subjects
+from tests.integrity.subjects import integrity_subjects
 from tests.lifecycle.subjects import lifecycle_subjects
 from tests.notifications.subjects import notification_subjects
 
@@ -63,7 +65,8 @@ def test_operation_as_role(operation, role, http, factory, sign_in):
         lifecycle=(lifecycle_subjects(factory, own_organisation, own_expert) if operation in LIFECYCLE_OPERATIONS
                    else consultation_subjects(factory, own_organisation, own_expert)
                    if operation in CONSULTATION_OPERATIONS
-                   else notification_subjects(factory, username) if operation in NOTIFICATION_OPERATIONS else {}),
+                   else notification_subjects(factory, username) if operation in NOTIFICATION_OPERATIONS
+                   else integrity_subjects(factory, own_expert) if operation in INTEGRITY_OPERATIONS else {}),
         **panels,
     )
     body = operation.body(subjects) if operation.body else None

@@ -43,9 +43,9 @@ CASES = {
     "己收礼": ([96, 94], 90, [("accepted_benefits", date(2025, 12, 30))], "96.00", Grade.FAIL, Outcome.DISMISSAL),
     # Two absences (suspension), the second revoked on appeal: 85 for integrity, suspension gone.
     "庚申诉": ([92, 92], 95, [("absent", date(2025, 3, 3)), ("absent", date(2025, 4, 7))], "90.20",
-              Grade.EXCELLENT, Outcome.NONE),
+            Grade.EXCELLENT, Outcome.NONE),
     "辛提醒": ([62, 66], 70, [("late", date(2025, 2, 1)), ("late", date(2025, 6, 1))], "72.40", Grade.BASIC,
-              Outcome.REMINDER),
+            Outcome.REMINDER),
     "壬连续": ([60, 64], 70, [], "74.20", Grade.BASIC, Outcome.REMINDER),
     "癸不合格": ([40], None, [("absent", date(2025, 9, 9))], "49.50", Grade.FAIL, Outcome.DISMISSAL),
     "子未参与": ([], 80, [], "95.00", Grade.EXCELLENT, Outcome.NONE),
@@ -57,13 +57,13 @@ CASES = {
               "88.50", Grade.PASS, Outcome.NONE),
     # The first refusal of the year costs nothing, the second is serious.
     "辰拒绝": ([85, 86], 80, [("refusal", date(2025, 2, 14)), ("refusal", date(2025, 10, 14))], "84.80", Grade.PASS,
-             Outcome.NONE),
+            Outcome.NONE),
     "巳四舍五入": ([87, 88, 88], 77, [], "90.30", Grade.EXCELLENT, Outcome.NONE),
     # Suspended from December into next year, still assessed.
     "午暂停中": ([78], 75, [("absent", date(2025, 11, 3)), ("perfunctory_opinion", date(2025, 12, 1))], "75.30",
-               Grade.PASS, Outcome.NONE),
+             Grade.PASS, Outcome.NONE),
     "未九十": ([90], 90, [("late", date(2025, 5, 5)), ("late", date(2025, 7, 5))], "90.00", Grade.EXCELLENT,
-             Outcome.NONE),
+            Outcome.NONE),
     "申六十": ([55], 15, [("absent", date(2025, 6, 6))], "60.00", Grade.BASIC, Outcome.REMINDER),
     "普一": ([100], 100, [], "100.00", Grade.EXCELLENT, Outcome.NONE),
     "普二": ([70], 60, [], "78.00", Grade.PASS, Outcome.NONE),

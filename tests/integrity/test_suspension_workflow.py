@@ -59,7 +59,7 @@ def test_two_serious_events_suspend_then_run_daily_reinstates_on_the_end_date(ap
     db.session.commit()
     absence = db.session.execute(sa.select(IntegrityEvent).where(IntegrityEvent.expert_id == expert_id)).scalar_one()
     assert (absence.kind, absence.severity, absence.source) == (EventKind.ABSENT, Severity.SERIOUS,
-                                                                 EventSource.WORKFLOW)
+                                                                EventSource.WORKFLOW)
     assert absence.points == current_policy().serious_event_points == 15
     assert absence.appeal_until == meeting_day + timedelta(days=15)
     sanctions = db.session.execute(sa.select(Sanction).where(Sanction.expert_id == expert_id)).scalars().all()
