@@ -44,7 +44,7 @@ class Severity(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return {"note": "提醒（不扣分）", "minor": "一般失信", "serious": "较重失信", "grave": "严重失信"}[self.value]
+        return {"note": "提醒", "minor": "一般失信", "serious": "较重失信", "grave": "严重失信"}[self.value]
 
 
 # The severity each kind carries; a refusal's depends on the refusals before it in the year.

@@ -431,9 +431,16 @@ def record_event(actor, expert: Expert, data: dict[str, Any], files: list[tuple[
     if panel_request_id is not None:
         from experts_service.panels.models import PanelRequest
 
+        from experts_service.consultation.models import Invitation
+
         if not isinstance(panel_request_id, int) or isinstance(panel_request_id, bool) \
                 or db.session.get(PanelRequest, panel_request_id) is None:
             errors["panel_request_id"] = ["未找到该论证申请"]
+        elif db.session.execute(sa.select(Invitation.id).where(
+                Invitation.panel_request_id == panel_request_id, Invitation.expert_id == expert.id).limit(1)
+        ).first() is None:
+            # The expert will read the item's title on the record: only a panel they were asked onto.
+            errors["panel_request_id"] = ["该专家未受邀参加此论证"]
     if errors:
         raise ValidationFailed(fields=errors)
     if expert.status not in (ExpertStatus.ACTIVE, ExpertStatus.SUSPENDED):

@@ -53,7 +53,7 @@ def test_silence_is_a_refusal_free_the_first_time_in_the_year_serious_the_second
     assert "逾期未答复" in refusal.description and "视为拒绝" in refusal.description
     subjects = db.session.execute(sa.select(Notification.subject).where(
         Notification.user_id == panelled.user_of(silent).id, Notification.kind == "integrity.event")).scalars().all()
-    assert subjects == ["新的诚信记录：无正当理由拒绝邀请（提醒（不扣分），不扣分）"]
+    assert subjects == ["新的诚信记录：无正当理由拒绝邀请（提醒，不扣分）"]
 
     set_today(app, date(2027, 6, 1))
     _request, second = _invite_everyone(panelled)
@@ -95,3 +95,25 @@ def test_an_opinion_signed_after_the_deadline_is_a_late_opinion_one_signed_on_th
         EventKind.LATE_OPINION, Severity.MINOR, 5, deadline + timedelta(days=3))
     assert late.panel_request_id == request.id
     assert "应于 2027-03-20 前提交" in late.description
+
+
+def test_a_record_by_hand_names_only_a_panel_the_expert_was_invited_to(app, factory):
+    import pytest
+
+    from experts_service.core.errors import ValidationFailed
+    from experts_service.integrity import operations as integrity
+    from tests.lifecycle.helpers import PDF
+
+    set_today(app, date(2027, 3, 1))
+    panelled = pool_with_accounts(factory, size=5)
+    request, invitations = _invite_everyone(panelled)
+    outsider = panelled.world.expert("局外人", employer=factory.organisation("局外单位"))
+    data = {"kind": "perfunctory_opinion", "occurred_on": date(2027, 3, 1), "description": "经核实。",
+            "panel_request_id": request.id}
+    with pytest.raises(ValidationFailed) as refused:
+        integrity.record_event(panelled.world.office, outsider, data, [("说明.pdf", PDF)])
+    assert refused.value.fields == {"panel_request_id": ["该专家未受邀参加此论证"]}
+    db.session.rollback()
+    member = db.session.get(type(outsider), invitations[0].expert_id)
+    event = integrity.record_event(panelled.world.office, member, data, [("说明.pdf", PDF)])
+    assert event.panel_request_id == request.id
