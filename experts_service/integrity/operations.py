@@ -390,10 +390,8 @@ def _store_evidence(actor, event: IntegrityEvent, files: list[tuple[str | None, 
     checked = [documents.check_file(name, data) for name, data in files]
     stored = []
     for item in checked:
-        evidence = IntegrityEvidence(event=event, original_name=item.original_name, uploaded_at=now(),
-                                     stored_name=documents.store(item), content_type=item.content_type,
-                                     size_bytes=len(item.data), sha256=item.sha256,
-                                     uploaded_by_id=getattr(actor, "id", None))
+        evidence = IntegrityEvidence(event=event, uploaded_at=now(), uploaded_by_id=getattr(actor, "id", None),
+                                     **documents.stored_columns(item))
         db.session.add(evidence)
         stored.append(evidence)
     db.session.flush()

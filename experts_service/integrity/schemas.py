@@ -14,6 +14,7 @@ from experts_service.integrity.models import (
     EventStatus,
 )
 from experts_service.integrity.operations import MAX_DESCRIPTION, MAX_REASON, appealable
+from experts_service.lifecycle.schemas import DocumentOutSchema
 
 WITHDRAW_REASON_MAX = 500
 
@@ -96,13 +97,8 @@ class AppealListQuerySchema(StrictSchema):
 # ---------------------------------------------------------------- output
 
 
-class EvidenceOutSchema(ma.Schema):
-    id = fields.Integer()
-    original_name = fields.String()
-    content_type = fields.String()
-    size_bytes = fields.Integer()
-    sha256 = fields.String()
-    uploaded_at = fields.DateTime()
+class EvidenceOutSchema(DocumentOutSchema):
+    """The same stored-file fields as an application's supporting document."""
 
 
 class AppealOutSchema(ma.Schema):

@@ -59,6 +59,12 @@ def check_file(filename: str | None, data: bytes) -> CheckedFile:
     raise ValidationFailed(fields={"file": [f"仅接受 {ACCEPTED_LABEL} 文件"]})
 
 
+def stored_columns(checked: CheckedFile) -> dict:
+    """What every stored-file row keeps of an upload; writes the bytes under a new random name."""
+    return {"original_name": checked.original_name, "stored_name": store(checked),
+            "content_type": checked.content_type, "size_bytes": len(checked.data), "sha256": checked.sha256}
+
+
 def storage_dir() -> Path:
     path = Path(current_app.instance_path) / "documents"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)

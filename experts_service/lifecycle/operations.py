@@ -259,11 +259,8 @@ def add_document(actor, application: Application, filename: str | None, data: by
     if len(application.documents) >= MAX_DOCUMENTS_PER_APPLICATION:
         raise ValidationFailed(fields={"file": [f"每份申请最多 {MAX_DOCUMENTS_PER_APPLICATION} 个材料"]})
     checked = documents.check_file(filename, data)
-    document = ApplicationDocument(
-        application=application, expert_id=application.expert_id, original_name=checked.original_name,
-        stored_name=documents.store(checked), content_type=checked.content_type, size_bytes=len(checked.data),
-        sha256=checked.sha256, uploaded_by_id=getattr(actor, "id", None),
-    )
+    document = ApplicationDocument(application=application, expert_id=application.expert_id,
+                                   uploaded_by_id=getattr(actor, "id", None), **documents.stored_columns(checked))
     db.session.add(document)
     db.session.flush()
     audit.record(actor, "application.document_add", "application", application.id, document_id=document.id,
